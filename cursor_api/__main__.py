@@ -1,0 +1,139 @@
+"""`python -m cursor_api` / `cursor-api`: load settings, serve, shut down gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+from dotenv import load_dotenv
+
+from . import __version__, keys
+from .app import create_app
+from .config import Config, ConfigError
+
+log = logging.getLogger("cursor_api")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cursor-api",
+        description="OpenAI-compatible chat completions over your Cursor accounts.",
+        epilog="Settings come from the environment and .env (see .env-example).",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against a built-in fake Cursor upstream with a demo token (no account needed)",
+    )
+    parser.add_argument("--version", action="version", version=f"cursor-api {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    load_dotenv(Path.cwd() / ".env", override=False)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    env = dict(os.environ)
+    if args.demo:
+        env.setdefault("AUTH_TOKEN", "demo-key")
+    try:
+        config = Config.from_env(env)
+    except ConfigError as exc:
+        print(f"cursor-api: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        asyncio.run(serve(config, demo=args.demo))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"cursor-api: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+async def serve(config: Config, *, demo: bool = False) -> None:
+    """Run until SIGTERM/SIGINT, then let in-flight streams finish within the grace period."""
+    demo_runner: web.AppRunner | None = None
+    if demo:
+        config, demo_runner = await start_demo(config)
+    app = create_app(config)
+    runner = web.AppRunner(
+        app, handler_cancellation=True, shutdown_timeout=config.shutdown_grace_s, access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    address = _address(runner, config)
+    print(f"cursor-api {__version__}", flush=True)
+    print(f"listening on http://{address}", flush=True)
+    print(f"tokens loaded: {len(app[keys.tokens_key])}", flush=True)
+    print(f"upstream: {config.upstream_url} ({config.upstream_protocol})", flush=True)
+    if demo:
+        payload = '{"model":"claude-3.5-sonnet","messages":[{"role":"user","content":"Hi"}]}'
+        print(
+            f"demo: try\n  curl -s http://{_client_address(address)}{config.route_prefix}"
+            f"/v1/chat/completions -H 'Authorization: Bearer {config.auth_token}' "
+            f"-H 'Content-Type: application/json' -d '{payload}'",
+            flush=True,
+        )
+    try:
+        await stop.wait()
+        log.info("shutting down: waiting up to %g s for open streams", config.shutdown_grace_s)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        if demo_runner is not None:
+            await demo_runner.cleanup()
+
+
+async def start_demo(config: Config) -> tuple[Config, web.AppRunner]:
+    """Start the fake upstream on a free loopback port and point the config at it."""
+    from .fake_upstream import FakeUpstream, make_token
+
+    fake = FakeUpstream()
+    runner = web.AppRunner(fake.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    folder = Path(tempfile.mkdtemp(prefix="cursor-api-demo-"))
+    (folder / ".token").write_text(f"demo::{make_token()}\n")
+    config = config.replace(
+        upstream_url=f"http://127.0.0.1:{port}",
+        cursor_web_url=f"http://127.0.0.1:{port}",
+        token_file=folder / ".token",
+        token_list_file=folder / ".token-list",
+        config_file=folder / ".config.json",
+    )
+    print(f"demo: fake Cursor upstream on http://127.0.0.1:{port}, token files in {folder}")
+    return config, runner
+
+
+def _address(runner: web.AppRunner, config: Config) -> str:
+    try:
+        host, port = runner.addresses[0][:2]
+    except (IndexError, ValueError):
+        return f"{config.host}:{config.port}"
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _client_address(address: str) -> str:
+    return address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]")
+
+
+if __name__ == "__main__":
+    main()

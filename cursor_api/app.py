@@ -1,0 +1,81 @@
+"""The application factory: one web.Application holding every app-wide object."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from . import keys
+from .catalog import ModelCatalog
+from .config import Config
+from .logs import RequestLog
+from .middlewares import error_middleware
+from .pool import TokenPool
+from .routes import setup_routes
+from .settings import Settings
+from .tokens import TokenStore
+from .upstream.client import UpstreamClient
+from .upstream.dialects import make_dialect
+from .upstream.types import ModelInfo
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config) -> web.Application:
+    """Wire config, state, upstream and routes; tests and __main__ share this."""
+    app = web.Application(
+        middlewares=[error_middleware],
+        # read_json answers 413 itself with a clear message; a little slack here
+        # lets it see the size rather than aiohttp cutting the connection.
+        client_max_size=config.body_limit_bytes + 1,
+    )
+    app[keys.config_key] = config
+    app[keys.settings_key] = Settings.from_config(config)
+    store = TokenStore(config.token_file, config.token_list_file)
+    app[keys.tokens_key] = store
+    app[keys.pool_key] = TokenPool(store)
+    app[keys.logs_key] = RequestLog(config.request_logs_limit)
+    app[keys.started_key] = time.time()
+    app[keys.version_warned_key] = [-1e9]
+    app.cleanup_ctx.append(_load_tokens)
+    app.cleanup_ctx.append(_upstream)
+    setup_routes(app, config.route_prefix)
+    return app
+
+
+async def _load_tokens(app: web.Application) -> AsyncIterator[None]:
+    store = app[keys.tokens_key]
+    for warning in await asyncio.to_thread(store.load):
+        log.warning("%s", warning)
+    yield
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    """One ClientSession for the app's life; no total timeout (streams run long)."""
+    config = app[keys.config_key]
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.upstream_timeout_s)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=True
+    ) as session:
+        client = UpstreamClient(session, config)
+        dialect = make_dialect(client, config)
+        app[keys.upstream_key] = client
+        app[keys.dialect_key] = dialect
+        pool = app[keys.pool_key]
+
+        async def fetch() -> list[ModelInfo]:
+            return await dialect.list_models(pool.peek())
+
+        always = (ModelInfo("auto"),) if config.upstream_protocol == "agent" else ()
+        catalog = ModelCatalog(fetch, config.models_refresh_s, always)
+        app[keys.catalog_key] = catalog
+        if len(pool):
+            catalog.refresh_soon()
+        yield
+        await catalog.close()

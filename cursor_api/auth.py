@@ -1,0 +1,66 @@
+"""Who is calling: the admin, a shared-key user, or someone with their own Cursor token."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import Config
+from .tokens import TokenEntry, check_shape, parse_user_key
+from .upstream import checksum
+
+Tier = Literal["admin", "shared", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller; `token` is set only for a user's own Cursor token."""
+
+    tier: Tier
+    token: TokenEntry | None = None
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def bearer(header: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, or None."""
+    if not header:
+        return None
+    scheme, _, key = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def identify(key: str | None, config: Config) -> Caller | None:
+    """Map a bearer key to its caller tier (SPEC §2); None means 401."""
+    if key is None:
+        return None
+    # Both comparisons always run so timing does not tell which key was close.
+    is_admin = _same(key, config.auth_token)
+    is_shared = bool(config.shared_auth_token) and _same(key, config.shared_auth_token)
+    if is_admin:
+        return Caller("admin")
+    if is_shared:
+        return Caller("shared")
+    return user_caller(key)
+
+
+def user_caller(key: str) -> Caller | None:
+    """A `token,checksum` key (or a bare token) when its shape and checksum are valid."""
+    try:
+        alias, token, sum_ = parse_user_key(key)
+    except ValueError:
+        return None
+    if not token or not check_shape(token, time.time()).ok:
+        return None
+    now_ms = int(time.time() * 1000)
+    if sum_ is None:
+        sum_ = checksum.generate(now_ms)
+    elif not checksum.is_valid(sum_, now_ms):
+        return None
+    return Caller("user", TokenEntry(token=token, checksum=sum_, alias=alias))

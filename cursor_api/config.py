@@ -1,0 +1,208 @@
+"""Configuration: every environment variable of SPEC §1, parsed and checked in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+VisionAbility = Literal["none", "base64", "all"]
+Dialect = Literal["agent", "unified", "legacy"]
+
+VISION_ALIASES: dict[str, VisionAbility] = {
+    "none": "none",
+    "disabled": "none",
+    "base64": "base64",
+    "base64-only": "base64",
+    "all": "all",
+    "base64-http": "all",
+}
+
+# Client versions each dialect was seen working with in public ports (PROTOCOL §7, §9).
+DEFAULT_CLIENT_VERSION: dict[Dialect, str] = {
+    "agent": "cli-2026.09.23-86fc751",
+    "unified": "2.6.21",
+    "legacy": "0.42.5",
+}
+
+DEFAULT_INSTRUCTIONS = "Respond in Chinese by default"
+
+
+class ConfigError(ValueError):
+    """A bad or missing setting; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Immutable start-up configuration; tests build it directly."""
+
+    auth_token: str
+    host: str = "0.0.0.0"
+    port: int = 3000
+    shared_auth_token: str = ""
+    route_prefix: str = ""
+    token_file: Path = Path(".token")
+    token_list_file: Path = Path(".token-list")
+    enable_stream_check: bool = True
+    include_stop_reason_stream: bool = True
+    enable_slow_pool: bool = False
+    pass_any_claude: bool = False
+    vision_ability: VisionAbility = "base64"
+    default_instructions: str = DEFAULT_INSTRUCTIONS
+    reverse_proxy_host: str = ""
+    upstream_url: str = "https://api2.cursor.sh"
+    upstream_protocol: Dialect = "agent"
+    cursor_web_url: str = "https://www.cursor.com"
+    request_body_limit_mb: float = 2
+    request_logs_limit: int = 1000
+    client_version: str = ""
+    timezone: str = "Asia/Shanghai"
+    upstream_timeout_s: float = 30.0
+    shutdown_grace_s: float = 30.0
+    config_file: Path = Path(".config.json")
+    # Agent dialect timings (PROTOCOL §9 items 5): tests shorten them.
+    agent_heartbeat_s: float = 5.0
+    agent_silence_s: float = 30.0
+    # Agent dialect user-message mode (research §7 item 3): "agent" is what
+    # cursor-agent sends; "ask" is the read-only mode some clients use.
+    agent_mode: Literal["agent", "ask"] = "agent"
+    # Failover: how many pool tokens one request may try before giving up.
+    max_token_tries: int = 3
+    models_refresh_s: float = 1800.0
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.client_version:
+            object.__setattr__(
+                self, "client_version", DEFAULT_CLIENT_VERSION[self.upstream_protocol]
+            )
+
+    @property
+    def body_limit_bytes(self) -> int:
+        return int(self.request_body_limit_mb * 1024 * 1024)
+
+    def replace(self, **changes: object) -> Config:
+        """A copy with some fields changed (dataclasses.replace, typed loosely for tests)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Build from a mapping of environment variables; raise ConfigError on a bad value."""
+        auth = env.get("AUTH_TOKEN", "").strip()
+        if not auth:
+            raise ConfigError(
+                "AUTH_TOKEN is not set: set it in the environment or in .env "
+                "(it is the admin bearer key for this service)"
+            )
+        r = _Reader(env)
+        protocol = r.choice("UPSTREAM_PROTOCOL", "agent", ("agent", "unified", "legacy"))
+        vision_raw = r.text("VISION_ABILITY", "base64").lower()
+        if vision_raw not in VISION_ALIASES:
+            raise ConfigError(
+                f"VISION_ABILITY={vision_raw!r} is not one of {', '.join(sorted(VISION_ALIASES))}"
+            )
+        prefix = r.text("ROUTE_PREFIX", "").rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            raise ConfigError(f"ROUTE_PREFIX={prefix!r} must start with '/' (e.g. /cursor)")
+        instructions = env.get("DEFAULT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS)
+        # A single space is the documented way to send no instructions at all.
+        if instructions == " ":
+            instructions = ""
+        return cls(
+            auth_token=auth,
+            host=r.text("HOST", "0.0.0.0"),
+            port=r.integer("PORT", 3000, low=0, high=65535),
+            shared_auth_token=r.text("SHARED_AUTH_TOKEN", ""),
+            route_prefix=prefix,
+            token_file=Path(r.text("TOKEN_FILE", ".token")),
+            token_list_file=Path(r.text("TOKEN_LIST_FILE", ".token-list")),
+            enable_stream_check=r.boolean("ENABLE_STREAM_CHECK", True),
+            include_stop_reason_stream=r.boolean("INCLUDE_STOP_REASON_STREAM", True),
+            enable_slow_pool=r.boolean("ENABLE_SLOW_POOL", False),
+            pass_any_claude=r.boolean("PASS_ANY_CLAUDE", False),
+            vision_ability=VISION_ALIASES[vision_raw],
+            default_instructions=instructions,
+            reverse_proxy_host=r.host("REVERSE_PROXY_HOST"),
+            upstream_url=r.url("UPSTREAM_URL", "https://api2.cursor.sh"),
+            upstream_protocol=protocol,  # type: ignore[arg-type]
+            cursor_web_url=r.url("CURSOR_WEB_URL", "https://www.cursor.com"),
+            request_body_limit_mb=r.number("REQUEST_BODY_LIMIT_MB", 2, low=0.001),
+            request_logs_limit=r.integer("REQUEST_LOGS_LIMIT", 1000, low=1, high=1_000_000),
+            client_version=r.text("CURSOR_CLIENT_VERSION", ""),
+            timezone=r.text("CURSOR_TIMEZONE", "Asia/Shanghai"),
+            upstream_timeout_s=r.number("UPSTREAM_TIMEOUT_S", 30, low=0.1),
+            shutdown_grace_s=r.number("SHUTDOWN_GRACE_S", 30, low=0),
+            config_file=Path(r.text("CONFIG_FILE", ".config.json")),
+            agent_heartbeat_s=r.number("AGENT_HEARTBEAT_S", 5, low=0.05),
+            agent_silence_s=r.number("AGENT_SILENCE_S", 30, low=0.1),
+            agent_mode=r.choice("AGENT_MODE", "agent", ("agent", "ask")),  # type: ignore[arg-type]
+            max_token_tries=r.integer("MAX_TOKEN_TRIES", 3, low=1, high=100),
+            models_refresh_s=r.number("MODELS_REFRESH_S", 1800, low=1),
+        )
+
+
+class _Reader:
+    """Typed accessors that turn a bad value into one ConfigError line."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        value = self.env.get(name)
+        return default if value is None else value.strip()
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower() or default
+        if value not in allowed:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.text(name, "").lower()
+        if not value:
+            return default
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.text(name, "")
+        if not value:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not an integer") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name}={number} is out of range {low}..{high}")
+        return number
+
+    def number(self, name: str, default: float, *, low: float) -> float:
+        value = self.text(name, "")
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a number") from None
+        if not number >= low:
+            raise ConfigError(f"{name}={value} must be at least {low}")
+        return number
+
+    def url(self, name: str, default: str) -> str:
+        value = self.text(name, default).rstrip("/") or default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{name}={value!r} is not an http(s) URL (e.g. {default})")
+        return value
+
+    def host(self, name: str) -> str:
+        value = self.text(name, "")
+        if value and ("/" in value or " " in value):
+            raise ConfigError(f"{name}={value!r} must be a bare host name, e.g. proxy.example")
+        return value

@@ -1,0 +1,26 @@
+"""Typed application keys: the one place app-wide objects are named."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .catalog import ModelCatalog
+from .config import Config
+from .logs import RequestLog
+from .pool import TokenPool
+from .settings import Settings
+from .tokens import TokenStore
+from .upstream.client import UpstreamClient
+from .upstream.dialects.base import Dialect
+
+config_key = web.AppKey("cursor_api.config", Config)
+settings_key = web.AppKey("cursor_api.settings", Settings)
+tokens_key = web.AppKey("cursor_api.tokens", TokenStore)
+pool_key = web.AppKey("cursor_api.pool", TokenPool)
+logs_key = web.AppKey("cursor_api.logs", RequestLog)
+upstream_key = web.AppKey("cursor_api.upstream", UpstreamClient)
+dialect_key = web.AppKey("cursor_api.dialect", Dialect)
+catalog_key = web.AppKey("cursor_api.catalog", ModelCatalog)
+started_key = web.AppKey("cursor_api.started", float)
+# When the last "client outdated" warning went to the log (one a minute at most).
+version_warned_key = web.AppKey[list[float]]("cursor_api.version_warned")

@@ -1,0 +1,107 @@
+"""The request log: an in-process ring buffer of one structured entry per chat request."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Status = Literal["pending", "success", "failed"]
+
+
+@dataclass(slots=True)
+class TokenInfo:
+    """Which Cursor token served a request."""
+
+    token: str
+    checksum: str
+    alias: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"token": self.token, "checksum": self.checksum, "alias": self.alias}
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One chat request, created `pending` and completed once."""
+
+    id: int
+    timestamp: str
+    model: str
+    stream: bool
+    token_info: TokenInfo | None = None
+    prompt: str | None = None
+    status: Status = "pending"
+    error: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    first: float | None = None
+    total: float | None = None
+    usage: dict[str, int] | None = None
+
+    def mark_first(self) -> None:
+        """Record time to first content (only the first call counts)."""
+        if self.first is None:
+            self.first = time.perf_counter() - self.started
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "model": self.model,
+            "token_info": self.token_info.as_dict() if self.token_info else None,
+            "prompt": self.prompt,
+            "timing": {"total": self.total, "first": self.first},
+            "stream": self.stream,
+            "status": self.status,
+            "error": self.error,
+            "usage": self.usage,
+        }
+
+
+class RequestLog:
+    """Bounded log with running counters; the oldest entry goes first when full."""
+
+    def __init__(self, limit: int) -> None:
+        self._entries: deque[LogEntry] = deque(maxlen=limit)
+        self._next_id = 1
+        self.total = 0
+        self.active = 0
+        self.errors = 0
+
+    def start(self, model: str, stream: bool) -> LogEntry:
+        entry = LogEntry(
+            id=self._next_id,
+            timestamp=datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            model=model,
+            stream=stream,
+        )
+        self._next_id += 1
+        self.total += 1
+        self.active += 1
+        self._entries.append(entry)
+        return entry
+
+    def finish(self, entry: LogEntry, error: str | None = None) -> None:
+        """Complete an entry once; later calls are ignored so every path may call it."""
+        if entry.status != "pending":
+            return
+        entry.total = time.perf_counter() - entry.started
+        if error is None:
+            entry.status = "success"
+        else:
+            entry.status = "failed"
+            entry.error = error
+            self.errors += 1
+        self.active -= 1
+
+    def __iter__(self) -> Iterator[LogEntry]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def for_token(self, token: str) -> list[LogEntry]:
+        return [e for e in self._entries if e.token_info and e.token_info.token == token]

@@ -1,0 +1,48 @@
+"""One place that turns errors into responses: OpenAI's JSON shape, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .errors import ApiError, error_type_for
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif exc.status == 405:
+            allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+            message = f"method {request.method} is not allowed on {request.path}" + (
+                f" (use {allowed})" if allowed else ""
+            )
+        elif exc.status == 413:
+            message = "the request body is too large (REQUEST_BODY_LIMIT_MB)"
+        body = ApiError(exc.status, message, type=error_type_for(exc.status)).body()
+        return web.json_response(body, status=exc.status, headers=_keep_headers(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = ApiError(
+            500,
+            "internal error in cursor-api; the server log has the details",
+            type="server_error",
+            code="internal_error",
+        ).body()
+        return web.json_response(body, status=500)
+
+
+def _keep_headers(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "location")}

@@ -1,0 +1,15 @@
+"""All routes, registered in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .chat import chat_completions
+from .logs import post_logs
+from .models import list_models
+
+
+def setup_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_post(f"{prefix}/v1/chat/completions", chat_completions)
+    app.router.add_get(f"{prefix}/v1/models", list_models)
+    app.router.add_post("/logs", post_logs)

@@ -1,0 +1,75 @@
+"""Request helpers shared by the handlers: who is calling, and the JSON body."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from .. import keys
+from ..auth import Caller, bearer, identify
+from ..errors import ApiError, bad_request, unauthorized
+
+CALLER = web.RequestKey[Caller]("cursor_api.caller")
+
+
+def caller_of(request: web.Request, *, chat: bool = True) -> Caller:
+    """The authenticated caller, or 401; `chat=False` means admin only."""
+    caller = request.get(CALLER)
+    if caller is None:
+        caller = identify(
+            bearer(request.headers.get("Authorization")), request.app[keys.config_key]
+        )
+        if caller is None:
+            raise unauthorized()
+        request[CALLER] = caller
+    if not chat and caller.tier != "admin":
+        raise ApiError(
+            401 if caller.tier == "user" else 403,
+            "this endpoint needs the admin key (AUTH_TOKEN)",
+            type="authentication_error" if caller.tier == "user" else "permission_error",
+            code="admin_required",
+        )
+    return caller
+
+
+def admin_of(request: web.Request) -> Caller:
+    return caller_of(request, chat=False)
+
+
+async def read_json(request: web.Request) -> object:
+    """The parsed JSON body; 413 before reading an oversized one, 400/415 on bad input."""
+    limit = request.app[keys.config_key].body_limit_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    ctype = request.content_type
+    if ctype.startswith("multipart/"):
+        raise ApiError(
+            415,
+            "send the body as JSON (Content-Type: application/json)",
+            code="unsupported_media_type",
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+    if len(raw) > limit:
+        raise _too_large(limit)
+    if not raw.strip():
+        raise bad_request("the request body is empty: send a JSON object")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise bad_request("the request body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise bad_request(
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is larger than {limit} bytes (REQUEST_BODY_LIMIT_MB)",
+        code="request_too_large",
+    )

@@ -1,0 +1,169 @@
+"""The HTTP side of the upstream: one shared session, URLs, timeouts, and error translation.
+
+Every aiohttp/timeout exception is turned into an UpstreamError here, once, so the
+dialects and the OpenAI side only ever see UpstreamError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ..config import Config
+from .connect import parse_error_body
+from .errors import UpstreamError
+
+log = logging.getLogger(__name__)
+
+ERROR_BODY_LIMIT = 64 * 1024
+READ_SIZE = 64 * 1024
+
+
+def unreachable(url: str, exc: BaseException) -> UpstreamError:
+    return UpstreamError(
+        code="unavailable",
+        message=f"cannot reach the Cursor upstream at {url}: {exc or type(exc).__name__}; "
+        "check UPSTREAM_URL / REVERSE_PROXY_HOST and the network",
+        status_override=502,
+    )
+
+
+def silent(url: str, seconds: float) -> UpstreamError:
+    return UpstreamError(
+        code="deadline_exceeded",
+        message=f"the Cursor upstream at {url} sent nothing within {seconds:g} s "
+        "(UPSTREAM_TIMEOUT_S)",
+        status_override=504,
+    )
+
+
+class UpstreamClient:
+    """Posts to the upstream through the app's one ClientSession."""
+
+    def __init__(self, session: aiohttp.ClientSession, config: Config) -> None:
+        self.session = session
+        self.config = config
+        self.timeout = config.upstream_timeout_s
+        base = config.upstream_url
+        self.real_host = urlsplit(base).netloc
+        self.web_base = config.cursor_web_url
+        if config.reverse_proxy_host:
+            # Behind a reverse proxy the request goes to the proxy, which reads the
+            # real host from x-co.
+            self.base = f"https://{config.reverse_proxy_host}"
+            self.extra_headers: dict[str, str] = {"x-co": self.real_host}
+        else:
+            self.base = base
+            self.extra_headers = {}
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    @asynccontextmanager
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST and yield a 200 response; anything else raises UpstreamError.
+
+        The connect and response-header phase share UPSTREAM_TIMEOUT_S; the body is
+        read by the caller (see `chunks`).
+        """
+        url = self.url(path)
+        all_headers = {**headers, **self.extra_headers}
+        try:
+            async with asyncio.timeout(self.timeout):
+                resp = await self.session.post(url, data=body, headers=all_headers)
+        except TimeoutError:
+            raise silent(url, self.timeout) from None
+        except aiohttp.ClientError as exc:
+            raise unreachable(url, exc) from exc
+        try:
+            if resp.status != 200:
+                raise await self._error_from(resp)
+            yield resp
+        finally:
+            # A fully read body lets the connection go back to the pool; anything
+            # else (client gone, error mid-stream) must close it.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+
+    async def _error_from(self, resp: aiohttp.ClientResponse) -> UpstreamError:
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await resp.content.read(ERROR_BODY_LIMIT)
+        except (TimeoutError, aiohttp.ClientError):
+            body = b""
+        return parse_error_body(resp.status, body, resp.headers.get("content-type"))
+
+    async def chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """Yield body chunks as they arrive; the first must come within the timeout."""
+        content = resp.content
+        try:
+            async with asyncio.timeout(self.timeout):
+                first = await content.readany()
+        except TimeoutError:
+            raise silent(str(resp.url), self.timeout) from None
+        except aiohttp.ClientError as exc:
+            raise broken(exc) from exc
+        if not first:
+            return
+        yield first
+        while True:
+            try:
+                chunk = await content.readany()
+            except aiohttp.ClientError as exc:
+                raise broken(exc) from exc
+            if not chunk:
+                return
+            yield chunk
+
+    async def unary(
+        self, path: str, body: bytes, headers: Mapping[str, str], *, base: str | None = None
+    ) -> bytes:
+        """A Connect unary call: the whole answer body, or UpstreamError."""
+        url = (base or self.base) + path
+        all_headers = {**headers, **self.extra_headers} if base is None else dict(headers)
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(url, data=body, headers=all_headers) as resp:
+                    data = await resp.read()
+                    if resp.status != 200:
+                        raise parse_error_body(
+                            resp.status, data[:ERROR_BODY_LIMIT], resp.headers.get("content-type")
+                        )
+                    return data
+        except TimeoutError:
+            raise silent(url, self.timeout) from None
+        except aiohttp.ClientError as exc:
+            raise unreachable(url, exc) from exc
+
+    async def get_json(self, url: str, headers: Mapping[str, str]) -> object:
+        """GET a JSON document (account endpoints); UpstreamError on any failure."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.session.get(url, headers=dict(headers)) as resp:
+                    data = await resp.read()
+                    if resp.status != 200:
+                        raise parse_error_body(
+                            resp.status, data[:ERROR_BODY_LIMIT], resp.headers.get("content-type")
+                        )
+                    return await resp.json(content_type=None)
+        except TimeoutError:
+            raise silent(url, self.timeout) from None
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise unreachable(url, exc) from exc
+
+
+def broken(exc: BaseException) -> UpstreamError:
+    return UpstreamError(
+        code="unavailable",
+        message=f"the Cursor upstream connection broke mid-answer: {exc or type(exc).__name__}",
+        status_override=502,
+    )

@@ -1,0 +1,375 @@
+"""The `agent` dialect: agent.v1.AgentService/RunSSE + aiserver.v1.BidiService/BidiAppend.
+
+The HTTP/1.1 form of the agent protocol Cursor's CLI and IDE use in 2026
+(PROTOCOL §9, research/agentservice.md). One turn is one long RunSSE read stream
+plus short, ordered BidiAppend writes that share its request id: the run request,
+a heartbeat every few seconds, and an answer to every server demand (KV blobs,
+request context, tool execs, interaction queries) — an unanswered demand stalls
+the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import aiohttp
+from google.protobuf.message import DecodeError
+
+from ...config import Config
+from ...models import owner_of
+from ...tokens import TokenEntry
+from ..client import UpstreamClient, broken, silent
+from ..connect import EnvelopeDecoder, ProtocolError, encode_envelope, parse_end_stream
+from ..errors import UpstreamError
+from ..proto import agent_pb2 as ag
+from ..proto import aiserver_pb2 as ai
+from ..types import ChatTurn, Event, Message, ModelInfo, Notice, Text, Thinking, Usage
+from .base import EventStream, new_uuid, protocol_error, unfinished
+
+log = logging.getLogger(__name__)
+
+RUN_PATH = "/agent.v1.AgentService/RunSSE"
+APPEND_PATH = "/aiserver.v1.BidiService/BidiAppend"
+MODELS_PATH = "/agent.v1.AgentService/GetUsableModels"
+
+# What the model sees when it asks to run a tool on "our" machine: there is none.
+NO_TOOLS = "tools are not available through this OpenAI-compatible proxy; answer directly"
+
+AGENT_MODES = {"agent": ag.AGENT_MODE_AGENT, "ask": ag.AGENT_MODE_ASK}
+
+
+def wire_model(model: str) -> str:
+    """`auto` is sent as `default` (research §4.1)."""
+    return "default" if model == "auto" else model
+
+
+def system_blob(instructions: str) -> tuple[bytes, bytes]:
+    """The root-prompt blob: (id, data); the id is the SHA-256 of the JSON bytes."""
+    data = json.dumps({"role": "system", "content": instructions}, ensure_ascii=False).encode()
+    return hashlib.sha256(data).digest(), data
+
+
+def _images(message: Message) -> list[ag.SelectedImage]:
+    return [ag.SelectedImage(data=i.data, mime_type=i.mime) for i in message.images]
+
+
+def build_run_request(
+    turn: ChatTurn, config: Config, blobs: dict[bytes, bytes]
+) -> ag.AgentClientMessage:
+    """The run request of one plain chat turn (PROTOCOL §9, research §6)."""
+    *earlier, last = turn.messages
+    history = ag.ConversationHistory()
+    for message in earlier:
+        if message.role == "user":
+            history.messages.append(
+                ag.HistoryMessage(
+                    user=ag.HistoryUserMessage(text=ag.HistoryText(text=message.text))
+                )
+            )
+            for image in message.images:
+                history.messages.append(
+                    ag.HistoryMessage(
+                        user=ag.HistoryUserMessage(
+                            image=ag.HistoryImage(data=image.data, mime_type=image.mime)
+                        )
+                    )
+                )
+        else:
+            history.messages.append(
+                ag.HistoryMessage(
+                    assistant=ag.HistoryAssistantMessage(text=ag.HistoryText(text=message.text))
+                )
+            )
+    state = ag.ConversationStateStructure()
+    if turn.instructions:
+        blob_id, data = system_blob(turn.instructions)
+        blobs[blob_id] = data
+        state.root_prompt_messages_json.append(blob_id)
+    model = wire_model(turn.model)
+    run = ag.AgentRunRequest(
+        conversation_state=state,
+        action=ag.ConversationAction(
+            user_message_action=ag.UserMessageAction(
+                user_message=ag.UserMessage(
+                    text=last.text,
+                    message_id=last.bubble_id,
+                    # An empty selected_context and an explicit mode match what
+                    # cursor-agent sends; without them the server may accept the
+                    # run and never stream (research §2.3, §7 item 3).
+                    selected_context=ag.SelectedContext(selected_images=_images(last)),
+                    mode=AGENT_MODES[config.agent_mode],
+                ),
+                request_context=_request_context(config),
+                conversation_history=history,
+            )
+        ),
+        model_details=ag.ModelDetails(model_id=model, display_model_id=model, display_name=model),
+        # "observably required even when empty" (research §2.3, §7 item 4).
+        mcp_tools=ag.McpTools(),
+        conversation_id=turn.conversation_id,
+        requested_model=ag.RequestedModel(model_id=model),
+        exclude_workspace_context=True,
+    )
+    return ag.AgentClientMessage(run_request=run)
+
+
+def _request_context(config: Config) -> ag.RequestContext:
+    return ag.RequestContext(
+        env=ag.RequestContextEnv(os_version="linux", shell="bash", time_zone=config.timezone)
+    )
+
+
+class AgentRun:
+    """One turn: the RunSSE stream, its ordered appends and the heartbeat task."""
+
+    def __init__(
+        self, client: UpstreamClient, config: Config, turn: ChatTurn, token: TokenEntry
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.turn = turn
+        self.request_id = turn.request_id
+        self.headers = agent_headers(config, token, self.request_id)
+        self.blobs: dict[bytes, bytes] = {}
+        self.seqno = 0
+        self.append_lock = asyncio.Lock()
+        self.append_error: UpstreamError | None = None
+        self.output_tokens = 0
+
+    async def append(self, message: ag.AgentClientMessage) -> None:
+        """Send one client message; seqnos are assigned and sent strictly in order."""
+        async with self.append_lock:
+            request = ai.BidiAppendRequest(
+                data=message.SerializeToString().hex(),
+                request_id=ai.BidiRequestId(request_id=self.request_id),
+                append_seqno=self.seqno,
+            )
+            self.seqno += 1
+            await self.client.unary(
+                APPEND_PATH,
+                request.SerializeToString(),
+                {**self.headers, "content-type": "application/proto"},
+            )
+
+    async def heartbeat(self) -> None:
+        """A client heartbeat on a fixed timer from the run request on (research §1.7)."""
+        beat = ag.AgentClientMessage(client_heartbeat=ag.ClientHeartbeat())
+        while True:
+            await asyncio.sleep(self.config.agent_heartbeat_s)
+            try:
+                await self.append(beat)
+            except UpstreamError as exc:
+                self.append_error = exc
+                log.warning("agent heartbeat failed: %s", exc)
+                return
+
+    async def events(self, resp: aiohttp.ClientResponse) -> EventStream:
+        """Read RunSSE, answer demands, and yield answer events until the turn ends."""
+        decoder = EnvelopeDecoder()
+        content = resp.content
+        first = True
+        while True:
+            limit = self.config.upstream_timeout_s if first else self.config.agent_silence_s
+            try:
+                async with asyncio.timeout(limit):
+                    chunk = await content.readany()
+            except TimeoutError:
+                if first:
+                    raise silent(str(resp.url), limit) from None
+                raise UpstreamError(
+                    code="deadline_exceeded",
+                    message=f"the Cursor agent stream went silent for {limit:g} s "
+                    "(AGENT_SILENCE_S) in the middle of the answer",
+                    status_override=504,
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise broken(exc) from exc
+            first = False
+            if self.append_error is not None:
+                raise self.append_error
+            if not chunk:
+                try:
+                    decoder.finish()
+                except ProtocolError as exc:
+                    raise protocol_error(exc) from exc
+                raise unfinished()
+            try:
+                frames = decoder.feed(chunk)
+            except ProtocolError as exc:
+                raise protocol_error(exc) from exc
+            events: list[Event] = []
+            for frame in frames:
+                if frame.is_end:
+                    if events:
+                        yield events
+                    error = parse_end_stream(frame.payload)
+                    if error is not None:
+                        raise error
+                    return
+                if await self._handle(frame.payload, events):
+                    if events:
+                        yield events
+                    return
+            if events:
+                yield events
+
+    async def _handle(self, payload: bytes, events: list[Event]) -> bool:
+        """Act on one server message; True when the turn has ended."""
+        try:
+            message = ag.AgentServerMessage.FromString(payload)
+        except DecodeError as exc:
+            raise protocol_error(ProtocolError(f"undecodable AgentServerMessage: {exc}")) from exc
+        kind = message.WhichOneof("message")
+        if kind == "interaction_update":
+            return self._update(message.interaction_update, events)
+        if kind == "kv_server_message":
+            await self._kv(message.kv_server_message)
+        elif kind == "exec_server_message":
+            await self._exec(message.exec_server_message)
+        elif kind == "interaction_query":
+            await self._query(message.interaction_query)
+        return False
+
+    def _update(self, update: ag.InteractionUpdate, events: list[Event]) -> bool:
+        kind = update.WhichOneof("message")
+        if kind == "text_delta":
+            delta = update.text_delta
+            if delta.is_server_notice:
+                events.append(Notice(delta.text))
+            elif delta.text:
+                events.append(Text(delta.text))
+        elif kind == "thinking_delta":
+            if update.thinking_delta.text:
+                events.append(Thinking(update.thinking_delta.text))
+        elif kind == "token_delta":
+            self.output_tokens += update.token_delta.tokens
+        elif kind == "turn_ended":
+            ended = update.turn_ended
+            output = ended.output_tokens if ended.HasField("output_tokens") else self.output_tokens
+            events.append(
+                Usage(
+                    prompt_tokens=ended.input_tokens,
+                    completion_tokens=output,
+                    cached_tokens=ended.cache_read_tokens,
+                    reasoning_tokens=ended.reasoning_tokens,
+                )
+            )
+            return True
+        return False
+
+    async def _kv(self, kv: ag.KvServerMessage) -> None:
+        kind = kv.WhichOneof("message")
+        if kind == "get_blob_args":
+            # Unknown blobs get an empty answer rather than a stall (research §2.6).
+            data = self.blobs.get(kv.get_blob_args.blob_id)
+            result = ag.GetBlobResult(blob_data=data) if data is not None else ag.GetBlobResult()
+            reply = ag.KvClientMessage(id=kv.id, get_blob_result=result)
+        elif kind == "set_blob_args":
+            self.blobs[kv.set_blob_args.blob_id] = kv.set_blob_args.blob_data
+            reply = ag.KvClientMessage(id=kv.id, set_blob_result=ag.SetBlobResult())
+        else:
+            return
+        await self.append(ag.AgentClientMessage(kv_client_message=reply))
+
+    async def _exec(self, ex: ag.ExecServerMessage) -> None:
+        if ex.WhichOneof("message") == "request_context_args":
+            reply = ag.ExecClientMessage(
+                id=ex.id,
+                exec_id=ex.exec_id,
+                request_context_result=ag.RequestContextResult(
+                    success=ag.RequestContextSuccess(request_context=_request_context(self.config))
+                ),
+            )
+            await self.append(ag.AgentClientMessage(exec_client_message=reply))
+            return
+        log.info("agent: refused a %s tool request", ex.WhichOneof("message") or "unknown")
+        # `throw` is "the correct way to decline a tool you do not implement" (research §2.7).
+        refusal = ag.ExecClientControlMessage(throw=ag.ExecThrow(id=ex.id, error=NO_TOOLS))
+        await self.append(ag.AgentClientMessage(exec_client_control_message=refusal))
+
+    async def _query(self, query: ag.InteractionQuery) -> None:
+        kind = query.WhichOneof("query")
+        decision = ag.QueryDecision(rejected=ag.Rejected(reason=NO_TOOLS))
+        field = {
+            "web_search_request_query": "web_search_request_response",
+            "ask_question_interaction_query": "ask_question_interaction_response",
+            "switch_mode_request_query": "switch_mode_request_response",
+            "create_plan_request_query": "create_plan_request_response",
+            "web_fetch_request_query": "web_fetch_request_response",
+        }.get(kind or "", "web_search_request_response")
+        response = ag.InteractionResponse(id=query.id)
+        getattr(response, field).CopyFrom(decision)
+        await self.append(ag.AgentClientMessage(interaction_response=response))
+
+
+def agent_headers(config: Config, token: TokenEntry, request_id: str) -> dict[str, str]:
+    """CLI-style headers; no checksum is needed on this transport (research §1.5)."""
+    return {
+        "authorization": f"Bearer {token.token}",
+        "connect-protocol-version": "1",
+        "user-agent": "connect-es/1.6.1",
+        "x-cursor-client-type": "cli",
+        "x-cursor-client-version": config.client_version,
+        "x-ghost-mode": "true",
+        "x-request-id": request_id,
+        # Without it replies may land only in KV blobs (research §1.5, YK).
+        "x-cursor-streaming": "true",
+    }
+
+
+class AgentDialect:
+    """Speaks RunSSE + BidiAppend."""
+
+    name = "agent"
+
+    def __init__(self, client: UpstreamClient, config: Config) -> None:
+        self.client = client
+        self.config = config
+
+    @asynccontextmanager
+    async def open(self, turn: ChatTurn, token: TokenEntry) -> AsyncIterator[EventStream]:
+        run = AgentRun(self.client, self.config, turn, token)
+        body = encode_envelope(ai.BidiRequestId(request_id=turn.request_id).SerializeToString())
+        headers = {**run.headers, "content-type": "application/connect+proto"}
+        async with self.client.post(RUN_PATH, body, headers) as resp:
+            # The first append waits for RunSSE's response headers: the most recent
+            # live-verified client (opencodex, Aug 2026) does so because Cursor has
+            # registered the request id only then (research §1.6 item 3, §7 item 1).
+            await run.append(build_run_request(turn, self.config, run.blobs))
+            beat = asyncio.get_running_loop().create_task(run.heartbeat())
+            try:
+                events = run.events(resp)
+                try:
+                    yield events
+                finally:
+                    await events.aclose()
+            finally:
+                beat.cancel()
+                with suppress(asyncio.CancelledError):
+                    await beat
+
+    async def list_models(self, token: TokenEntry) -> list[ModelInfo]:
+        headers = {
+            **agent_headers(self.config, token, new_uuid()),
+            "content-type": "application/proto",
+        }
+        body = await self.client.unary(MODELS_PATH, b"", headers)
+        try:
+            answer = ag.GetUsableModelsResponse.FromString(body)
+        except DecodeError as exc:
+            raise UpstreamError(
+                code="internal",
+                message=f"GetUsableModels answered with undecodable data: {exc}",
+                status_override=502,
+            ) from exc
+        models: dict[str, ModelInfo] = {}
+        for m in answer.models:
+            mid = "auto" if m.model_id == "default" else m.model_id
+            if mid and mid not in models:
+                models[mid] = ModelInfo(id=mid, owned_by=owner_of(mid))
+        return list(models.values())

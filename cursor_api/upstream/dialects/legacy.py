@@ -1,0 +1,132 @@
+"""The `legacy` dialect: aiserver.v1.AiService/StreamChat, what the original project used.
+
+Cursor answers it with ERROR_DEPRECATED since mid-2025 (PROTOCOL.md intro); it stays
+because the real captures in shared/fixtures are of this dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+
+import aiohttp
+
+from ...config import Config
+from ...models import LONG_CONTEXT_MODELS
+from ...tokens import TokenEntry
+from .. import checksum
+from ..client import UpstreamClient
+from ..connect import encode_envelope
+from ..proto import aiserver_pb2 as pb
+from ..types import ChatTurn, Event, ModelInfo, Prompt, Text
+from .base import EventStream, new_uuid, read_frames
+from .models_call import available_models
+
+PATH = "/aiserver.v1.AiService/StreamChat"
+
+MESSAGE_TYPE = {
+    "user": pb.ConversationMessage.MESSAGE_TYPE_HUMAN,
+    "assistant": pb.ConversationMessage.MESSAGE_TYPE_AI,
+}
+
+
+def build_request(turn: ChatTurn, *, slow_pool: bool) -> pb.GetChatRequest:
+    """GetChatRequest as the 0.42-era client sent it (PROTOCOL §2)."""
+    request = pb.GetChatRequest(
+        explicit_context=pb.ExplicitContext(context=turn.instructions),
+        model_details=pb.ModelDetails(
+            model_name=turn.model,
+            enable_ghost_mode=True,
+            azure_state=pb.AzureState(),
+            enable_slow_pool=slow_pool or None,
+        ),
+        request_id=turn.request_id,
+        conversation_id=turn.conversation_id,
+        workspace_root_path="",
+        is_bash=False,
+        allow_long_file_scan=False,
+        can_handle_filenames_after_language_ids=True,
+        is_eval=False,
+        runnable_code_blocks=False,
+        should_cache=False,
+    )
+    if turn.long_context or turn.model in LONG_CONTEXT_MODELS:
+        request.long_context_mode = True
+    for message in turn.messages:
+        request.conversation.append(
+            pb.ConversationMessage(
+                text=message.text,
+                type=MESSAGE_TYPE[message.role],
+                bubble_id=message.bubble_id,
+                images=[
+                    pb.ImageProto(
+                        data=image.data,
+                        dimension=pb.Dimension(width=image.width, height=image.height),
+                    )
+                    for image in message.images
+                ],
+            )
+        )
+    return request
+
+
+def common_headers(config: Config, token: TokenEntry, request_id: str) -> dict[str, str]:
+    """The headers of PROTOCOL §1 shared by the pre-agent dialects."""
+    return {
+        "authorization": f"Bearer {token.token}",
+        "connect-accept-encoding": "gzip",
+        "connect-protocol-version": "1",
+        "user-agent": "connect-es/1.6.1",
+        "x-cursor-checksum": token.checksum,
+        "x-cursor-client-version": config.client_version,
+        "x-cursor-timezone": config.timezone,
+        "x-ghost-mode": "true",
+        "x-request-id": request_id,
+        "x-amzn-trace-id": f"Root={request_id}",
+    }
+
+
+class LegacyDialect:
+    """Speaks AiService/StreamChat."""
+
+    name = "legacy"
+
+    def __init__(self, client: UpstreamClient, config: Config) -> None:
+        self.client = client
+        self.config = config
+
+    def headers(self, token: TokenEntry, request_id: str) -> dict[str, str]:
+        return {
+            **common_headers(self.config, token, request_id),
+            "content-type": "application/connect+proto",
+            "x-client-key": checksum.random_hash(),
+        }
+
+    @asynccontextmanager
+    async def open(self, turn: ChatTurn, token: TokenEntry) -> AsyncIterator[EventStream]:
+        request = build_request(turn, slow_pool=turn.slow_pool)
+        body = encode_envelope(request.SerializeToString())
+        async with (
+            self.client.post(PATH, body, self.headers(token, turn.request_id)) as resp,
+            aclosing(self._events(resp)) as events,
+        ):
+            yield events
+
+    async def _events(self, resp: aiohttp.ClientResponse) -> EventStream:
+        parse = pb.StreamChatResponse.FromString
+        async for frames in read_frames(self.client, resp):
+            events: list[Event] = []
+            for frame in frames:
+                if not frame.payload:
+                    continue
+                message = parse(frame.payload)
+                if message.text:
+                    events.append(Text(message.text))
+                if message.HasField("filled_prompt"):
+                    events.append(Prompt(message.filled_prompt))
+            if events:
+                yield events
+
+    async def list_models(self, token: TokenEntry) -> list[ModelInfo]:
+        headers = common_headers(self.config, token, new_uuid())
+        return await available_models(self.client, headers)

@@ -1,0 +1,442 @@
+"""Chat completions end to end: service and fake upstream on real sockets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+from aiohttp.test_utils import TestClient
+
+from cursor_api.fake_upstream import ChatView, FakeUpstream, Scenario, error_payload
+from cursor_api.upstream.proto import aiserver_pb2 as pb
+
+from .conftest import ADMIN, OPEN_SDK_CLIENTS, SHARED, Service, fixture_scenario, fixture_text
+
+HUMAN = "user"
+AI = "assistant"
+TEXT_FIXTURES = ["text-zh-42-frames", "text-zh-103-frames"]
+
+
+def sdk(service: TestClient[Any, Any], key: str = ADMIN) -> openai.AsyncOpenAI:
+    """The official SDK pointed at the service; closed after the test (conftest)."""
+    client = openai.AsyncOpenAI(
+        base_url=str(service.make_url("/v1")), api_key=key, max_retries=0, timeout=20
+    )
+    OPEN_SDK_CLIENTS.append(client)
+    return client
+
+
+def auth(key: str = ADMIN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def body(content: str = "Hi", **extra: Any) -> dict[str, Any]:
+    return {
+        "model": "claude-3.5-sonnet",
+        "messages": [{"role": "user", "content": content}],
+        **extra,
+    }
+
+
+async def sse_events(resp: Any) -> list[Any]:
+    """Parse an SSE body into JSON objects (and the literal '[DONE]')."""
+    text = (await resp.read()).decode()
+    events: list[Any] = []
+    for block in text.split("\n\n"):
+        if not block:
+            continue
+        assert block.startswith("data: "), block
+        data = block.removeprefix("data: ")
+        events.append(data if data == "[DONE]" else json.loads(data))
+    return events
+
+
+def chat_view(fake: FakeUpstream) -> ChatView:
+    """The one chat request the fake received, whatever the dialect."""
+    (seen,) = [s for s in fake.seen if s.chat is not None]
+    assert seen.chat is not None
+    return seen.chat
+
+
+def legacy_request(fake: FakeUpstream) -> pb.GetChatRequest:
+    (seen,) = fake.seen
+    assert isinstance(seen.message, pb.GetChatRequest)
+    return seen.message
+
+
+# ---- fixture texts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TEXT_FIXTURES)
+async def test_sdk_non_stream_fixture_text(
+    fake: FakeUpstream, service: TestClient[Any, Any], name: str
+) -> None:
+    fake.scenario = fixture_scenario(name)
+    answer = await sdk(service).chat.completions.create(
+        model="claude-3.5-sonnet", messages=[{"role": "user", "content": "你是谁"}]
+    )
+    assert answer.choices[0].message.content == fixture_text(name)
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.object == "chat.completion"
+    assert answer.id.startswith("chatcmpl-") and len(answer.id) == len("chatcmpl-") + 32
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
+    assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+
+
+@pytest.mark.parametrize("name", TEXT_FIXTURES)
+@pytest.mark.parametrize("split", ["none", "random", "bytes"])
+async def test_sdk_stream_fixture_text(
+    fake: FakeUpstream, service: TestClient[Any, Any], name: str, split: str
+) -> None:
+    fake.scenario = fixture_scenario(name, split=split)
+    stream = await sdk(service).chat.completions.create(
+        model="claude-3.5-sonnet", messages=[{"role": "user", "content": "你是谁"}], stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == fixture_text(name)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert all(c.choices[0].delta.role is None for c in chunks[1:] if c.choices)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert len({c.id for c in chunks}) == 1
+
+
+async def test_one_chunk_per_spaced_frame(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    texts = [f"piece{i} " for i in range(8)]
+    fake.scenario = Scenario(texts=texts, delay=0.03)
+    stream = await sdk(service).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "count"}], stream=True
+    )
+    contents = [c.choices[0].delta.content async for c in stream if c.choices]
+    assert [c for c in contents if c] == texts
+
+
+async def test_raw_sse_shape(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    fake.scenario = Scenario(texts=["a", "b"], delay=0.02)
+    resp = await service.post(
+        "/v1/chat/completions",
+        json=body(stream=True, stream_options={"include_usage": True}),
+        headers=auth(),
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    assert resp.headers["Cache-Control"] == "no-cache"
+    events = await sse_events(resp)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "a"}
+    assert chunks[1]["choices"][0]["delta"] == {"content": "b"}
+    assert chunks[2]["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "stop"}
+    assert chunks[3]["choices"] == [] and chunks[3]["usage"]["total_tokens"] > 0
+    for c in chunks:
+        assert c["object"] == "chat.completion.chunk" and c["model"] == "claude-3.5-sonnet"
+        assert c["id"] == chunks[0]["id"] and c["created"] == chunks[0]["created"]
+
+
+async def test_stop_chunk_can_be_turned_off(fake: FakeUpstream, make_service: Service) -> None:
+    service = await make_service(include_stop_reason_stream=False)
+    resp = await service.post("/v1/chat/completions", json=body(stream=True), headers=auth())
+    events = await sse_events(resp)
+    assert events[-1] == "[DONE]"
+    assert all(e["choices"][0]["finish_reason"] is None for e in events[:-1])
+
+
+# ---- mapping rules of SPEC §3.1 ---------------------------------------------------
+
+
+async def test_rule1_instructions_joined(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    messages = [
+        {"role": "system", "content": "first"},
+        {
+            "role": "developer",
+            "content": [{"type": "text", "text": "second"}, {"type": "text", "text": "part"}],
+        },
+        {"role": "user", "content": "hi"},
+    ]
+    resp = await service.post(
+        "/v1/chat/completions", json={"model": "gpt-4o", "messages": messages}, headers=auth()
+    )
+    assert resp.status == 200
+    view = chat_view(fake)
+    assert view.instructions == "first\n\nsecond\npart"
+    assert view.messages == [(HUMAN, "hi")]
+    assert view.model == "gpt-4o"
+
+
+async def test_rule1_default_instructions(fake: FakeUpstream, make_service: Service) -> None:
+    service = await make_service(default_instructions="Be brief")
+    await service.post("/v1/chat/completions", json=body(), headers=auth())
+    assert chat_view(fake).instructions == "Be brief"
+
+
+async def test_rule2_no_dialogue_gets_empty_user(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    payload = {"model": "gpt-4o", "messages": [{"role": "system", "content": "only"}]}
+    assert (await service.post("/v1/chat/completions", json=payload, headers=auth())).status == 200
+    assert chat_view(fake).messages == [(HUMAN, "")]
+
+
+async def test_rule2_first_assistant_gets_user_before(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    payload = {
+        "model": "gpt-4o",
+        "messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "q"}],
+    }
+    await service.post("/v1/chat/completions", json=payload, headers=auth())
+    assert chat_view(fake).messages == [(HUMAN, ""), (AI, "hello"), (HUMAN, "q")]
+
+
+async def test_rule2_same_role_twice_gets_other_between(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    payload = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "human", "content": "b"},
+            {"role": "ai", "content": "c"},
+            {"role": "assistant", "content": "d"},
+            {"role": "user", "content": "e"},
+        ],
+    }
+    await service.post("/v1/chat/completions", json=payload, headers=auth())
+    assert chat_view(fake).messages == [
+        (HUMAN, "a"),
+        (AI, ""),
+        (HUMAN, "b"),
+        (AI, "c"),
+        (HUMAN, ""),
+        (AI, "d"),
+        (HUMAN, "e"),
+    ]
+
+
+async def test_rule2_last_assistant_gets_user_after(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    payload = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+    }
+    await service.post("/v1/chat/completions", json=payload, headers=auth())
+    assert chat_view(fake).messages == [(HUMAN, "q"), (AI, "a"), (HUMAN, "")]
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_rule4_fresh_uuids(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    payload = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+    }
+    await service.post("/v1/chat/completions", json=payload, headers=auth())
+    await service.post("/v1/chat/completions", json=payload, headers=auth())
+    ids: list[str] = []
+    for seen in fake.seen:
+        if seen.chat is None:
+            continue
+        msg = seen.message
+        ids += [msg.request_id, msg.conversation_id, *(m.bubble_id for m in msg.conversation)]
+        assert seen.headers["x-request-id"] == msg.request_id
+    assert len(ids) == len(set(ids)) == 10
+    assert all(len(i) == 36 and i[14] == "4" for i in ids)
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_long_context_and_slow_pool(fake: FakeUpstream, make_service: Service) -> None:
+    service = await make_service(enable_slow_pool=True)
+    payload = {"model": "claude-3-5-sonnet-200k", "messages": [{"role": "user", "content": "q"}]}
+    await service.post("/v1/chat/completions", json=payload, headers=auth())
+    request = legacy_request(fake)
+    assert request.long_context_mode is True
+    assert request.model_details.enable_slow_pool is True
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_legacy_headers(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    await service.post("/v1/chat/completions", json=body(), headers=auth())
+    (seen,) = fake.seen
+    assert seen.headers["x-cursor-client-version"] == "0.42.5"
+    assert seen.headers["x-cursor-timezone"] == "Asia/Shanghai"
+    assert seen.headers["x-ghost-mode"] == "true"
+    assert seen.headers["x-amzn-trace-id"] == f"Root={seen.headers['x-request-id']}"
+    assert len(seen.headers["x-client-key"]) == 64
+
+
+# ---- upstream errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "words"),
+    [
+        ("error-not-logged-in", 403, "ERROR_NOT_LOGGED_IN"),
+        ("error-usage-limit", 500, "usage limit"),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_error_fixtures_become_http_errors(
+    fake: FakeUpstream,
+    service: TestClient[Any, Any],
+    name: str,
+    status: int,
+    words: str,
+    stream: bool,
+) -> None:
+    fake.scenario = fixture_scenario(name)
+    with pytest.raises(openai.APIStatusError) as info:
+        result = await sdk(service).chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=stream
+        )
+        if stream:
+            async for _ in result:  # type: ignore[union-attr]
+                pass
+    assert info.value.status_code == status
+    assert words.lower() in (str(info.value.body) + info.value.message).lower()
+
+
+async def test_error_after_content_is_in_band(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    fake.scenario = Scenario(
+        texts=["partial"], end_error=error_payload("ERROR_UNSPECIFIED", "Boom", "broke later")
+    )
+    resp = await service.post("/v1/chat/completions", json=body(stream=True), headers=auth())
+    assert resp.status == 200
+    events = await sse_events(resp)
+    assert events[0]["choices"][0]["delta"]["content"] == "partial"
+    assert "[DONE]" not in events
+    assert "Boom" in events[-1]["error"]["message"]
+    logs = await (await service.post("/logs", json={}, headers=auth())).json()
+    assert logs["logs"][-1]["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status"),
+    [
+        (Scenario(http_status=401, http_body=error_payload("ERROR_UNAUTHORIZED", wrap=False)), 401),
+        (
+            Scenario(
+                http_status=429,
+                http_body=error_payload("ERROR_GENERIC_RATE_LIMIT_EXCEEDED", wrap=False),
+            ),
+            429,
+        ),
+        (
+            Scenario(
+                http_status=502,
+                http_body=b"<html><body>Bad gateway</body></html>",
+                http_content_type="text/html",
+            ),
+            502,
+        ),
+        (Scenario(drop_after=0), 502),
+        (Scenario(no_end=True, usage=None), 502),
+        (Scenario(garbage=b"<html>nope</html>"), 502),
+        (
+            Scenario(
+                end_error=error_payload("ERROR_DEPRECATED", "Request type deprecated."), texts=()
+            ),
+            500,
+        ),
+        (
+            Scenario(
+                end_gzip=True,
+                end_error=error_payload("ERROR_BAD_MODEL_NAME", "Bad model"),
+                texts=(),
+            ),
+            400,
+        ),
+    ],
+)
+async def test_upstream_failures_map_to_status(
+    fake: FakeUpstream, make_service: Service, scenario: Scenario, status: int
+) -> None:
+    # One pool token so failover cannot hide the error.
+    service = await make_service()
+    fake.scenario = scenario
+    resp = await service.post("/v1/chat/completions", json=body(), headers=auth())
+    assert resp.status == status
+    error = (await resp.json())["error"]
+    assert error["message"]
+    assert "Traceback" not in error["message"]
+
+
+async def test_silent_upstream_is_504(fake: FakeUpstream, make_service: Service) -> None:
+    service = await make_service(upstream_timeout_s=0.3)
+    fake.scenario = Scenario(hang=True)
+    resp = await service.post("/v1/chat/completions", json=body(), headers=auth())
+    assert resp.status == 504
+    assert "UPSTREAM_TIMEOUT_S" in (await resp.json())["error"]["message"]
+
+
+async def test_unreachable_upstream_is_502(make_service: Service) -> None:
+    service = await make_service(upstream_url="http://127.0.0.1:9")
+    resp = await service.post("/v1/chat/completions", json=body(), headers=auth())
+    assert resp.status == 502
+    assert "UPSTREAM_URL" in (await resp.json())["error"]["message"]
+
+
+# ---- auth and the pool ------------------------------------------------------------
+
+
+async def test_round_robin_spreads_evenly(
+    fake: FakeUpstream, service: TestClient[Any, Any], pool_tokens: list[str]
+) -> None:
+    for _ in range(9):
+        resp = await service.post("/v1/chat/completions", json=body(), headers=auth())
+        assert resp.status == 200
+    used = [s.token for s in fake.seen if s.chat is not None or s.path.endswith("RunSSE")]
+    assert sorted(used) == sorted(pool_tokens * 3)
+    assert used[:3] == pool_tokens
+
+
+async def test_shared_key_chats(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    answer = await sdk(service, SHARED).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert answer.choices[0].message.content
+
+
+@pytest.mark.parametrize("key", ["", "wrong", ADMIN + "x", "Basic abc"])
+async def test_wrong_keys_401(fake: FakeUpstream, service: TestClient[Any, Any], key: str) -> None:
+    headers = {"Authorization": key} if key.startswith("Basic") else auth(key)
+    resp = await service.post("/v1/chat/completions", json=body(), headers=headers)
+    assert resp.status == 401
+    assert (await resp.json())["error"]["type"] == "authentication_error"
+    assert fake.seen == []
+
+
+async def test_user_token_key_is_used_as_is(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    from cursor_api.fake_upstream import make_token
+    from cursor_api.upstream import checksum
+
+    own = make_token("auth0|user_own")
+    key = f"user_own%3A%3A{own},{checksum.generate(__import__('time').time_ns() // 1_000_000)}"
+    answer = await sdk(service, key).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert answer.choices[0].message.content
+    assert {s.token for s in fake.seen} == {own}
+
+
+async def test_models_list_has_builtins(service: TestClient[Any, Any]) -> None:
+    models = await sdk(service).models.list()
+    ids = [m.id for m in models.data]
+    assert ids[:3] == ["claude-3.5-sonnet", "gpt-4", "gpt-4o"]
+    assert len(ids) >= 21
+
+
+async def test_unknown_model_400(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    resp = await service.post(
+        "/v1/chat/completions", json={**body(), "model": "nope-1"}, headers=auth()
+    )
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "model_not_supported"
+    assert fake.seen == []
