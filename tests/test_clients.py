@@ -13,7 +13,8 @@ from pytest_aiohttp import AiohttpServer
 
 from cursor_api.fake_upstream import FakeUpstream
 
-from .test_chat import OPEN_SDK_CLIENTS, auth, sdk
+from .conftest import OPEN_SDK_CLIENTS
+from .test_chat import auth, sdk
 
 pytestmark = pytest.mark.parametrize("dialect", ["agent"])
 

@@ -1,0 +1,365 @@
+"""Benchmark: the service against the fake upstream, proxied versus direct, on loopback.
+
+Run from the repository root:  python bench/run.py          (the whole matrix, < 5 min)
+                               python bench/run.py --quick  (a smaller matrix)
+
+Each cell starts the fake Cursor upstream and the service as separate processes (the
+service pinned to CPU 0 with taskset when available), sends R streaming chat requests
+at concurrency C, reads every chunk, checks every byte of text, and reports time to
+first content (p50/p99), total time, requests/s, the service's CPU time per 100
+requests and its RSS. The same load is also sent straight to the fake upstream, with
+this package's own dialect client, so each row shows the service's overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cursor_api.config import Config  # noqa: E402
+from cursor_api.fake_upstream import make_token  # noqa: E402
+from cursor_api.tokens import TokenEntry  # noqa: E402
+from cursor_api.upstream import checksum  # noqa: E402
+from cursor_api.upstream.client import UpstreamClient  # noqa: E402
+from cursor_api.upstream.dialects import make_dialect  # noqa: E402
+from cursor_api.upstream.types import ChatTurn, Message, Text  # noqa: E402
+
+FRAMES = 100
+FRAME_TEXT = [f"{i:05d} " for i in range(FRAMES)]  # 6 bytes each
+EXPECTED = "".join(FRAME_TEXT)
+ADMIN = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_mem_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+@dataclass
+class Cell:
+    dialect: str
+    concurrency: int
+    requests: int
+    delay: float
+
+    @property
+    def name(self) -> str:
+        spacing = "5ms" if self.delay else "b2b"
+        return f"{self.dialect:7} C={self.concurrency:<3} R={self.requests:<4} {spacing}"
+
+
+@dataclass
+class Result:
+    ttfb: list[float]
+    elapsed: float
+    errors: int
+    lost: int
+
+    @property
+    def rps(self) -> float:
+        return len(self.ttfb) / self.elapsed if self.elapsed else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.ttfb:
+            return float("nan")
+        data = sorted(self.ttfb)
+        return data[min(len(data) - 1, int(q * len(data)))] * 1000
+
+
+async def load(
+    concurrency: int, requests: int, one: Callable[[], Awaitable[tuple[float, str]]]
+) -> Result:
+    """Run `requests` calls of `one` with at most `concurrency` in flight."""
+    ttfb: list[float] = []
+    errors = lost = 0
+    queue = iter(range(requests))
+
+    async def worker() -> None:
+        nonlocal errors, lost
+        for _ in queue:
+            try:
+                first, text = await one()
+            except Exception as exc:  # counted and shown, the run goes on
+                errors += 1
+                if errors <= 3:
+                    print(f"    error: {exc!r}", file=sys.stderr)
+                continue
+            if text != EXPECTED:
+                lost += 1
+            ttfb.append(first)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Result(ttfb, time.perf_counter() - started, errors, lost)
+
+
+def proxied_call(
+    session: aiohttp.ClientSession, url: str
+) -> Callable[[], Awaitable[tuple[float, str]]]:
+    body = json.dumps(
+        {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "go"}]}
+    ).encode()
+    headers = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
+
+    async def one() -> tuple[float, str]:
+        started = time.perf_counter()
+        first = 0.0
+        parts: list[str] = []
+        async with session.post(url, data=body, headers=headers) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:200]}")
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                *events, buffer = buffer.split(b"\n\n")
+                for event in events:
+                    data = event.removeprefix(b"data: ")
+                    if data == b"[DONE]":
+                        continue
+                    obj = json.loads(data)
+                    if "error" in obj:
+                        raise RuntimeError(obj["error"]["message"])
+                    for choice in obj["choices"]:
+                        piece = choice["delta"].get("content")
+                        if piece:
+                            if not first:
+                                first = time.perf_counter() - started
+                            parts.append(piece)
+        return first, "".join(parts)
+
+    return one
+
+
+def direct_call(
+    session: aiohttp.ClientSession, upstream: str, dialect_name: str, token: str
+) -> Callable[[], Awaitable[tuple[float, str]]]:
+    """The same turn asked of the fake directly with our dialect client (no HTTP proxy hop)."""
+    config = Config(auth_token="x", upstream_url=upstream, upstream_protocol=dialect_name)  # type: ignore[arg-type]
+    dialect = make_dialect(UpstreamClient(session, config), config)
+    entry = TokenEntry(token, checksum.generate(int(time.time() * 1000)))
+
+    async def one() -> tuple[float, str]:
+        import uuid
+
+        turn = ChatTurn(
+            model="gpt-4o",
+            instructions="Respond in Chinese by default",
+            messages=(Message("user", "go", str(uuid.uuid4())),),
+            request_id=str(uuid.uuid4()),
+            conversation_id=str(uuid.uuid4()),
+        )
+        started = time.perf_counter()
+        first = 0.0
+        parts: list[str] = []
+        async with dialect.open(turn, entry) as events:
+            async for batch in events:
+                for event in batch:
+                    if type(event) is Text:
+                        if not first:
+                            first = time.perf_counter() - started
+                        parts.append(event.text)
+        return first, "".join(parts)
+
+    return one
+
+
+def start_fake(port: int, delay: float) -> subprocess.Popen[bytes]:
+    code = (
+        "import asyncio,sys\n"
+        "from aiohttp import web\n"
+        "from cursor_api.fake_upstream import FakeUpstream, Scenario\n"
+        f"texts=[f'{{i:05d}} ' for i in range({FRAMES})]\n"
+        f"fake=FakeUpstream(scenario=Scenario(texts=texts, delay={delay}, coalesce={not delay},"
+        " prompt=None))\n"
+        f"web.run_app(fake.app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+
+
+def start_service(
+    port: int, upstream: str, dialect: str, folder: Path, token: str
+) -> subprocess.Popen[bytes]:
+    (folder / ".token").write_text(f"bench::{token}\n")
+    env = {
+        **os.environ,
+        "AUTH_TOKEN": ADMIN,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "UPSTREAM_URL": upstream,
+        "UPSTREAM_PROTOCOL": dialect,
+        "TOKEN_FILE": str(folder / ".token"),
+        "TOKEN_LIST_FILE": str(folder / ".token-list"),
+        "CONFIG_FILE": str(folder / ".config.json"),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "-m", "cursor_api"]
+    if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
+        command = ["taskset", "-c", "0", *command]
+    return subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
+    fake_port, service_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{fake_port}"
+    token = make_token("auth0|user_bench")
+    fake = start_fake(fake_port, cell.delay)
+    service = start_service(service_port, upstream, cell.dialect, folder, token)
+    try:
+        wait_port(fake_port)
+        wait_port(service_port)
+        pid = service.pid
+        connector = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            url = f"http://127.0.0.1:{service_port}/v1/chat/completions"
+            proxied = proxied_call(session, url)
+            direct = direct_call(session, upstream, cell.dialect, token)
+            await load(2, 4, proxied)  # warm up both paths
+            await load(2, 4, direct)
+            idle_rss = proc_mem_mb(pid, "VmRSS")
+            cpu_before = proc_cpu_s(pid)
+            prox = await load(cell.concurrency, cell.requests, proxied)
+            cpu = proc_cpu_s(pid) - cpu_before
+            peak_rss = proc_mem_mb(pid, "VmHWM")
+            dire = await load(cell.concurrency, cell.requests, direct)
+    finally:
+        stop(service)
+        stop(fake)
+    return {
+        "cell": cell.name,
+        "ttfb_p50_ms": prox.pct(0.5),
+        "ttfb_p99_ms": prox.pct(0.99),
+        "direct_p50_ms": dire.pct(0.5),
+        "direct_p99_ms": dire.pct(0.99),
+        "overhead_p50_ms": prox.pct(0.5) - dire.pct(0.5),
+        "overhead_p99_ms": prox.pct(0.99) - dire.pct(0.99),
+        "rps": prox.rps,
+        "direct_rps": dire.rps,
+        "cpu_ms_per_req": cpu * 1000 / max(1, cell.requests),
+        "idle_rss_mb": idle_rss,
+        "peak_rss_mb": peak_rss,
+        "errors": prox.errors + dire.errors,
+        "lost": prox.lost + dire.lost,
+        "total_s": prox.elapsed,
+    }
+
+
+async def open_streams(folder: Path, streams: int) -> dict[str, float]:
+    """RSS of the service with `streams` slow streams open at once."""
+    fake_port, service_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{fake_port}"
+    token = make_token("auth0|user_bench")
+    fake = start_fake(fake_port, 0.02)  # 100 frames, 2 s per stream
+    service = start_service(service_port, upstream, "legacy", folder, token)
+    try:
+        wait_port(fake_port)
+        wait_port(service_port)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            one = proxied_call(session, f"http://127.0.0.1:{service_port}/v1/chat/completions")
+            await load(1, 2, one)
+            idle = proc_mem_mb(service.pid, "VmRSS")
+            result = await load(streams, streams, one)
+            peak = proc_mem_mb(service.pid, "VmHWM")
+    finally:
+        stop(service)
+        stop(fake)
+    return {"idle": idle, "peak": peak, "errors": result.errors, "lost": result.lost}
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    head = (
+        "| cell | TTFB p50 / p99 ms | direct p50 / p99 ms | overhead p50 / p99 ms | req/s "
+        "(direct) | CPU ms/req | RSS idle / peak MB | errors / lost |"
+    )
+    lines = [head, "|" + "---|" * 8]
+    for r in rows:
+        lines.append(
+            f"| {r['cell']} | {r['ttfb_p50_ms']:.2f} / {r['ttfb_p99_ms']:.2f} "
+            f"| {r['direct_p50_ms']:.2f} / {r['direct_p99_ms']:.2f} "
+            f"| {r['overhead_p50_ms']:.2f} / {r['overhead_p99_ms']:.2f} "
+            f"| {r['rps']:.0f} ({r['direct_rps']:.0f}) | {r['cpu_ms_per_req']:.2f} "
+            f"| {r['idle_rss_mb']:.1f} / {r['peak_rss_mb']:.1f} | {r['errors']} / {r['lost']} |"
+        )
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="C=1/R=20 and C=20/R=100 only")
+    parser.add_argument("--dialects", default="legacy,agent")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    sizes = [(1, 20), (20, 100)] if args.quick else [(1, 50), (50, 500)]
+    cells = [
+        Cell(d, c, r, delay)
+        for d in args.dialects.split(",")
+        for delay in (0.0, 0.005)
+        for c, r in sizes
+    ]
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for cell in cells:
+            print(f"  {cell.name} …", file=sys.stderr, flush=True)
+            rows.append(await run_cell(cell, Path(tmp)))
+        streams = await open_streams(Path(tmp), 200)
+    print(table(rows))
+    print(
+        f"\n200 open streams: RSS idle {streams['idle']:.1f} MB, peak {streams['peak']:.1f} MB, "
+        f"errors {streams['errors']}, lost {streams['lost']}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "streams": streams}, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
