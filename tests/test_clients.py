@@ -25,7 +25,9 @@ CANNED = {
     "object": "chat.completion",
     "created": 0,
     "model": "gpt-4o",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+    ],
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
 }
 
@@ -127,7 +129,11 @@ async def test_langchain_request_accepted(
         ({"n": 2}, "n=1"),
         ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "tool"),
         (
-            {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}
+                ]
+            },
             "input_audio",
         ),
         ({"messages": [{"role": "user", "content": [{"type": "file", "file": {}}]}]}, "'file'"),
