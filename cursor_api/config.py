@@ -66,6 +66,9 @@ class Config:
     # Agent dialect timings (PROTOCOL §9 items 5): tests shorten them.
     agent_heartbeat_s: float = 5.0
     agent_silence_s: float = 30.0
+    # legacy/unified: the longest silence allowed between reads once the answer has
+    # started (they have no server heartbeat; the agent dialect uses AGENT_SILENCE_S).
+    stream_idle_s: float = 60.0
     # Agent dialect user-message mode (research §7 item 3): "agent" is what
     # cursor-agent sends; "ask" is the read-only mode some clients use.
     agent_mode: Literal["agent", "ask"] = "agent"
@@ -138,6 +141,7 @@ class Config:
             config_file=Path(r.text("CONFIG_FILE", ".config.json")),
             agent_heartbeat_s=r.number("AGENT_HEARTBEAT_S", 5, low=0.05),
             agent_silence_s=r.number("AGENT_SILENCE_S", 30, low=0.1),
+            stream_idle_s=r.number("STREAM_IDLE_S", 60, low=0.1),
             agent_mode=r.choice("AGENT_MODE", "agent", ("agent", "ask")),  # type: ignore[arg-type]
             max_token_tries=r.integer("MAX_TOKEN_TRIES", 3, low=1, high=100),
             models_refresh_s=r.number("MODELS_REFRESH_S", 1800, low=1),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+MESSAGE_LIMIT = 1000
+
 
 class ApiError(Exception):
     """An error we answer with `{"error": {"message", "type", "code"}}` and an HTTP status."""
@@ -17,6 +19,12 @@ class ApiError(Exception):
         code: str | None = None,
         param: str | None = None,
     ) -> None:
+        if len(message) > MESSAGE_LIMIT:
+            # A message quoting a huge request field must not echo it back whole; the
+            # tail is kept because it usually says what to do.
+            cut = len(message) - MESSAGE_LIMIT
+            half = MESSAGE_LIMIT // 2
+            message = f"{message[:half]}…[{cut} chars]…{message[-half:]}"
         super().__init__(message)
         self.status = status
         self.message = message

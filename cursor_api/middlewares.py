@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from . import keys
 from .errors import ApiError, error_type_for
 
 log = logging.getLogger(__name__)
@@ -14,6 +15,15 @@ log = logging.getLogger(__name__)
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limit = request.app[keys.config_key].body_limit_bytes
+    if request.content_length is not None and request.content_length > limit:
+        # Every endpoint, whether or not it reads a body: refuse before reading it.
+        body = ApiError(
+            413,
+            f"the request body is larger than {limit} bytes (REQUEST_BODY_LIMIT_MB)",
+            code="request_too_large",
+        ).body()
+        return web.json_response(body, status=413)
     try:
         return await handler(request)
     except ApiError as exc:

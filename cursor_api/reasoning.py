@@ -28,6 +28,9 @@ class ThinkSplitter:
         self._held = ""
 
     def feed(self, piece: str) -> tuple[str, str]:
+        if not self._held and "<" not in piece:
+            # The hot path: no tag can start in this piece.
+            return (piece, "") if self._inside else ("", piece)
         text = self._held + piece
         self._held = ""
         reasoning: list[str] = []

@@ -338,6 +338,10 @@ class ChunkWriter:
     def delta(self, delta: dict[str, str]) -> bytes:
         return self.head + _dumps(delta).encode() + self.tail
 
+    def content(self, text: str) -> bytes:
+        """The common chunk, built without a dict: only the text is serialised."""
+        return self.head + b'{"content":' + _dumps(text).encode() + b"}" + self.tail
+
     def finish(self) -> bytes:
         return self.head + b'{},"finish_reason":"stop"}]}\n\n'
 
@@ -365,8 +369,12 @@ async def _stream(
 
     async def send(reasoning: str, content: str) -> None:
         nonlocal first
-        if not reasoning and not content:
-            return
+        if not reasoning:
+            if not content:
+                return
+            if not first:
+                await resp.write(writer.content(content))
+                return
         delta: dict[str, str] = {"role": "assistant"} if first else {}
         first = False
         if reasoning:

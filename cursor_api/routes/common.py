@@ -65,6 +65,8 @@ async def read_json(request: web.Request) -> object:
         raise bad_request(
             f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise bad_request("the request body is not usable JSON: it is nested too deeply") from None
 
 
 def _too_large(limit: int) -> ApiError:

@@ -115,9 +115,18 @@ class UpstreamClient:
         if not first:
             return
         yield first
+        idle = self.config.stream_idle_s
         while True:
             try:
-                chunk = await content.readany()
+                async with asyncio.timeout(idle):
+                    chunk = await content.readany()
+            except TimeoutError:
+                raise UpstreamError(
+                    code="deadline_exceeded",
+                    message=f"the Cursor upstream stream went silent for {idle:g} s "
+                    "(STREAM_IDLE_S) in the middle of the answer",
+                    status_override=504,
+                ) from None
             except aiohttp.ClientError as exc:
                 raise broken(exc) from exc
             if not chunk:

@@ -133,7 +133,8 @@ def _error_from_json(obj: Any, http_status: int | None = None) -> UpstreamError:
     message = str(obj.get("message") or "")
     error_name = title = detail = None
     retryable = None
-    for item in obj.get("details") or []:
+    details = obj.get("details")
+    for item in details if isinstance(details, list) else []:
         if not isinstance(item, dict):
             continue
         debug = item.get("debug")

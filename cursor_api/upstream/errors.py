@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+# A JWT (every Cursor session token is one), whole or cut short: upstream error texts
+# may quote the token they refused, and they reach clients and the request log.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){0,2}")
 
 
 class ConnectCode(StrEnum):
@@ -175,7 +180,7 @@ class UpstreamError(Exception):
             text = f"the Cursor upstream failed ({self.error_name or self.code})"
         if self.error_name and self.error_name not in text:
             text = f"{text} [{self.error_name}]"
-        return text
+        return _JWT.sub("[token hidden]", text)
 
     @property
     def kind(self) -> str:

@@ -1,0 +1,152 @@
+"""SIGTERM with open streams: they finish, new connections are refused, files intact, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from cursor_api.fake_upstream import FakeUpstream, Scenario, make_token
+
+KEY = "shutdown-admin-key"
+STREAMS = 20
+GRACE_S = 10.0
+TEXTS = [f"slow {i} " for i in range(10)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def read_until(stream: asyncio.StreamReader, word: bytes, within: float) -> list[bytes]:
+    lines: list[bytes] = []
+    async with asyncio.timeout(within):
+        while True:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"the service exited before printing {word!r}: {lines}")
+            lines.append(line)
+            if word in line:
+                return lines
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file in `folder` by name (temp files left behind would show up too)."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+async def connect_refused(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+async def test_sigterm_lets_open_streams_finish(
+    fake: FakeUpstream, fake_server: TestServer, tmp_path: Path
+) -> None:
+    fake.scenario = Scenario(texts=TEXTS, delay=0.15)
+    tokens = [make_token(f"auth0|user_shutdown_{i}") for i in range(3)]
+    token_file = tmp_path / ".token"
+    token_file.write_text("".join(f"t{i}::{t}\n" for i, t in enumerate(tokens)))
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "UPSTREAM_"))},
+        "AUTH_TOKEN": KEY,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "UPSTREAM_URL": str(fake_server.make_url("")).rstrip("/"),
+        "CURSOR_WEB_URL": str(fake_server.make_url("")).rstrip("/"),
+        "UPSTREAM_PROTOCOL": "legacy",
+        "TOKEN_FILE": str(token_file),
+        "TOKEN_LIST_FILE": str(tmp_path / ".token-list"),
+        "CONFIG_FILE": str(tmp_path / ".config.json"),
+        "SHUTDOWN_GRACE_S": str(GRACE_S),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cursor_api",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        await read_until(proc.stdout, b"upstream:", 20)
+        files_before = snapshot(tmp_path)
+        assert tokens[0].encode() in files_before[".token-list"]
+
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        body = {
+            "model": "claude-3.5-sonnet",
+            "messages": [{"role": "user", "content": "Go slowly"}],
+            "stream": True,
+        }
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        try:
+            responses = []
+            for _ in range(STREAMS):
+                resp = await session.post(
+                    url, json=body, headers={"Authorization": f"Bearer {KEY}"}
+                )
+                assert resp.status == 200
+                first = await resp.content.readline()
+                assert first.startswith(b"data: ")
+                responses.append((resp, first))
+
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            refused = False
+            while time.monotonic() - signalled < 2:
+                if await connect_refused(port):
+                    refused = True
+                    break
+                await asyncio.sleep(0.05)
+            assert refused, "the listening socket stayed open after SIGTERM"
+            assert fake.active > 0, "the streams should still be running when refusal starts"
+
+            async def finish(resp: aiohttp.ClientResponse, first: bytes) -> str:
+                raw = (first + await resp.read()).decode()
+                text = ""
+                blocks = [b.removeprefix("data: ") for b in raw.split("\n\n") if b]
+                assert blocks[-1] == "[DONE]", blocks[-3:]
+                for data in blocks[:-1]:
+                    event = json.loads(data)
+                    assert "error" not in event, event
+                    for choice in event["choices"]:
+                        text += choice["delta"].get("content") or ""
+                return text
+
+            texts = await asyncio.gather(*(finish(r, f) for r, f in responses))
+            assert texts == ["".join(TEXTS)] * STREAMS
+        finally:
+            await session.close()
+
+        code = await asyncio.wait_for(proc.wait(), GRACE_S + 5)
+        took = time.monotonic() - signalled
+        stderr = (await proc.stderr.read()).decode()
+        assert code == 0, stderr
+        assert took < GRACE_S, f"shutdown took {took:.1f} s"
+        assert "Traceback" not in stderr, stderr
+        files_after = snapshot(tmp_path)
+        assert files_after == files_before
+        print(f"\n{STREAMS} streams finished; exit {code} {took:.2f} s after SIGTERM")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
