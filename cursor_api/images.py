@@ -371,7 +371,10 @@ class ImageLoader:
             return None
         scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
         if scheme == "data":
-            data = self._problem(parse_data_url, url)
+            try:
+                data = parse_data_url(url)
+            except ImageProblem as exc:
+                raise _error(str(exc)) from None
             if len(data) > self.max_bytes:
                 raise _error(f"image larger than {self.max_bytes} bytes")
             return self._image(data, None)
@@ -396,57 +399,48 @@ class ImageLoader:
         try:
             mime, width, height = image_info(data)
         except ImageProblem as exc:
-            if content_type is not None and not content_type.startswith("image/"):
-                raise _error(
-                    f"the image URL returned {content_type or 'no content type'}, not an image"
-                ) from None
-            raise _error(str(exc)) from None
+            sent = f" (the server sent {content_type})" if content_type else ""
+            raise _error(f"{exc}{sent}") from None
         return Image(data, mime, width, height)
-
-    @staticmethod
-    def _problem(parse: Callable[[str], bytes], url: str) -> bytes:
-        try:
-            return parse(url)
-        except ImageProblem as exc:
-            raise _error(str(exc)) from None
 
     async def _fetch(self, url: str) -> tuple[bytes, str]:
         resolver = _PinnedResolver()
         connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, limit=1)
         async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
             target = self._url(url)
-            for hop in range(MAX_REDIRECTS + 1):
-                host = target.raw_host
-                assert host is not None  # checked by _url
-                resolver.pins[_host_key(host)] = await self._checked_addresses(target)
-                try:
-                    async with session.get(
-                        target,
-                        allow_redirects=False,
-                        headers={"Accept": "image/*"},
-                        auto_decompress=True,
-                    ) as resp:
-                        if resp.status in _REDIRECTS:
-                            location = resp.headers.get("Location")
-                            if not location:
-                                raise _error(f"image URL redirect ({resp.status}) has no Location")
-                            if hop == MAX_REDIRECTS:
-                                raise _error(f"image URL redirected more than {MAX_REDIRECTS} times")
-                            target = self._url(str(resp.url.join(URL(location))))
-                            continue
-                        if resp.status != 200:
-                            raise _error(f"fetching the image failed: HTTP {resp.status}")
-                        content_type = resp.content_type.lower()
-                        if content_type.startswith("text/"):
-                            raise _error(f"the image URL returned {content_type}, not an image")
-                        return await self._read_capped(resp), content_type
-                except ApiError:
-                    raise
-                except (aiohttp.ClientError, OSError, ValueError) as exc:
-                    # aiohttp raises ValueError subclasses for URLs it cannot use.
-                    log.info("image fetch of %s failed: %r", target, exc)
-                    raise _error(f"fetching the image failed: {_describe(exc)}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            for _ in range(MAX_REDIRECTS + 1):
+                result = await self._hop(session, resolver, target)
+                if not isinstance(result, URL):
+                    return result
+                target = result
+        raise _error(f"image URL redirected more than {MAX_REDIRECTS} times")
+
+    async def _hop(
+        self, session: aiohttp.ClientSession, resolver: _PinnedResolver, target: URL
+    ) -> tuple[bytes, str] | URL:
+        """One request: the body and its content type, or the URL a redirect points to."""
+        host = target.raw_host
+        assert host is not None  # checked by _url
+        resolver.pins[_host_key(host)] = await self._checked_addresses(target)
+        try:
+            async with session.get(
+                target, allow_redirects=False, headers={"Accept": "image/*"}
+            ) as resp:
+                if resp.status in _REDIRECTS:
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise _error(f"image URL redirect ({resp.status}) has no Location")
+                    return self._url(str(resp.url.join(URL(location))))
+                if resp.status != 200:
+                    raise _error(f"fetching the image failed: HTTP {resp.status}")
+                content_type = resp.content_type.lower()
+                if content_type.startswith("text/"):
+                    raise _error(f"the image URL returned {content_type}, not an image")
+                return await self._read_capped(resp), content_type
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # aiohttp's InvalidURL is a ValueError too; ApiError is none of these.
+            log.info("image fetch of %s failed: %r", target, exc)
+            raise _error(f"fetching the image failed: {_describe(exc)}") from None
 
     def _url(self, url: str) -> URL:
         try:

@@ -46,3 +46,11 @@ async def test_outside_cancellation_is_not_turned_into_timeout() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_resting_stops_the_clock() -> None:
+    async with IdleTimeout(0.05) as idle:
+        idle.rest()
+        await asyncio.sleep(0.2)  # a slow consumer, not a silent upstream
+        idle.touch()
+    assert not idle.expired

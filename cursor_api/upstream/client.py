@@ -102,37 +102,6 @@ class UpstreamClient:
             body = b""
         return parse_error_body(resp.status, body, resp.headers.get("content-type"))
 
-    async def chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """Yield body chunks as they arrive; the first must come within the timeout."""
-        content = resp.content
-        try:
-            async with asyncio.timeout(self.timeout):
-                first = await content.readany()
-        except TimeoutError:
-            raise silent(str(resp.url), self.timeout) from None
-        except aiohttp.ClientError as exc:
-            raise broken(exc) from exc
-        if not first:
-            return
-        yield first
-        idle = self.config.stream_idle_s
-        while True:
-            try:
-                async with asyncio.timeout(idle):
-                    chunk = await content.readany()
-            except TimeoutError:
-                raise UpstreamError(
-                    code="deadline_exceeded",
-                    message=f"the Cursor upstream stream went silent for {idle:g} s "
-                    "(STREAM_IDLE_S) in the middle of the answer",
-                    status_override=504,
-                ) from None
-            except aiohttp.ClientError as exc:
-                raise broken(exc) from exc
-            if not chunk:
-                return
-            yield chunk
-
     async def unary(
         self, path: str, body: bytes, headers: Mapping[str, str], *, base: str | None = None
     ) -> bytes:

@@ -13,17 +13,21 @@ from types import TracebackType
 
 
 class IdleTimeout:
-    """`async with IdleTimeout(limit) as idle:` … `idle.touch()` after each read.
+    """`async with IdleTimeout(limit) as idle:` … `idle.touch()` before each read.
 
-    Raises TimeoutError out of the block when `limit` seconds pass without a touch.
-    `limit` may be changed inside the block (e.g. first byte versus between frames).
+    Raises TimeoutError out of the block when `limit` seconds pass after a touch
+    without another. `idle.rest()` stops the clock while the caller is busy with
+    something else (a generator parked at `yield` while its consumer writes to a
+    slow client must not be cut by the upstream's limit). `limit` may be changed
+    inside the block (e.g. first byte versus between frames).
     """
 
-    __slots__ = ("_handle", "_limit", "_loop", "_task", "expired", "last")
+    __slots__ = ("_handle", "_limit", "_loop", "_task", "expired", "last", "resting")
 
     def __init__(self, limit: float) -> None:
         self._limit = limit
         self.expired = False
+        self.resting = False
         self._handle: asyncio.TimerHandle | None = None
 
     @property
@@ -50,9 +54,17 @@ class IdleTimeout:
         return self
 
     def touch(self) -> None:
+        """Activity now; the limit runs from here."""
         self.last = self._loop.time()
+        self.resting = False
+
+    def rest(self) -> None:
+        """Not waiting on the watched thing until the next touch."""
+        self.resting = True
 
     def _fire(self) -> None:
+        if self.resting:
+            self.last = self._loop.time()
         deadline = self.last + self._limit
         if self._loop.time() < deadline:
             self._handle = self._loop.call_at(deadline, self._fire)

@@ -26,6 +26,7 @@ from ...tokens import TokenEntry
 from ..client import UpstreamClient, broken, silent
 from ..connect import EnvelopeDecoder, ProtocolError, encode_envelope, parse_end_stream
 from ..errors import UpstreamError
+from ..idle import IdleTimeout
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
 from ..types import ChatTurn, Event, Message, ModelInfo, Notice, Text, Thinking, Usage
@@ -173,50 +174,53 @@ class AgentRun:
         decoder = EnvelopeDecoder()
         content = resp.content
         first = True
-        while True:
-            limit = self.config.upstream_timeout_s if first else self.config.agent_silence_s
-            try:
-                async with asyncio.timeout(limit):
-                    chunk = await content.readany()
-            except TimeoutError:
-                if first:
-                    raise silent(str(resp.url), limit) from None
-                raise UpstreamError(
-                    code="deadline_exceeded",
-                    message=f"the Cursor agent stream went silent for {limit:g} s "
-                    "(AGENT_SILENCE_S) in the middle of the answer",
-                    status_override=504,
-                ) from None
-            except aiohttp.ClientError as exc:
-                raise broken(exc) from exc
-            first = False
-            if self.append_error is not None:
-                raise self.append_error
-            if not chunk:
-                try:
-                    decoder.finish()
-                except ProtocolError as exc:
-                    raise protocol_error(exc) from exc
-                raise unfinished()
-            try:
-                frames = decoder.feed(chunk)
-            except ProtocolError as exc:
-                raise protocol_error(exc) from exc
-            events: list[Event] = []
-            for frame in frames:
-                if frame.is_end:
+        try:
+            async with IdleTimeout(self.config.upstream_timeout_s) as idle:
+                while True:
+                    idle.touch()
+                    try:
+                        chunk = await content.readany()
+                    except aiohttp.ClientError as exc:
+                        raise broken(exc) from exc
+                    if first:
+                        first = False
+                        idle.limit = self.config.agent_silence_s
+                    if self.append_error is not None:
+                        raise self.append_error
+                    if not chunk:
+                        decoder.finish()
+                        raise unfinished()
+                    events: list[Event] = []
+                    for frame in decoder.feed(chunk):
+                        if frame.is_end:
+                            if events:
+                                idle.rest()
+                                yield events
+                            error = parse_end_stream(frame.payload)
+                            if error is not None:
+                                raise error
+                            return
+                        # Answering a demand is upstream activity too: not our client's.
+                        if await self._handle(frame.payload, events):
+                            if events:
+                                idle.rest()
+                                yield events
+                            return
                     if events:
+                        idle.rest()
                         yield events
-                    error = parse_end_stream(frame.payload)
-                    if error is not None:
-                        raise error
-                    return
-                if await self._handle(frame.payload, events):
-                    if events:
-                        yield events
-                    return
-            if events:
-                yield events
+        except TimeoutError:
+            if first:
+                raise silent(str(resp.url), self.config.upstream_timeout_s) from None
+            limit = self.config.agent_silence_s
+            raise UpstreamError(
+                code="deadline_exceeded",
+                message=f"the Cursor agent stream went silent for {limit:g} s "
+                "(AGENT_SILENCE_S) in the middle of the answer",
+                status_override=504,
+            ) from None
+        except ProtocolError as exc:
+            raise protocol_error(exc) from exc
 
     async def _handle(self, payload: bytes, events: list[Event]) -> bool:
         """Act on one server message; True when the turn has ended."""

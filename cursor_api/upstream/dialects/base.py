@@ -7,16 +7,18 @@ ChatTurn in and lists of Event out, whatever protocol Cursor currently speaks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import aiohttp
+from google.protobuf.message import DecodeError
 
 from ...tokens import TokenEntry
-from ..client import UpstreamClient
-from ..connect import EnvelopeDecoder, Frame, ProtocolError, parse_end_stream
+from ..client import UpstreamClient, broken, silent
+from ..connect import EnvelopeDecoder, ProtocolError, parse_end_stream
 from ..errors import UpstreamError
+from ..idle import IdleTimeout
 from ..types import ChatTurn, Event, ModelInfo
 
 EventStream = AsyncGenerator[list[Event], None]
@@ -56,30 +58,63 @@ def unfinished() -> UpstreamError:
     )
 
 
-async def read_frames(
-    client: UpstreamClient, resp: aiohttp.ClientResponse
-) -> AsyncIterator[list[Frame]]:
-    """Decode a Connect streaming body into frame lists, one list per read.
+FrameParser = Callable[[bytes, list[Event]], None]
 
-    Ends after the end-of-stream frame; raises UpstreamError for an error trailer,
-    a malformed body, or a body that stops without the end-of-stream frame.
+
+async def stream_events(
+    client: UpstreamClient, resp: aiohttp.ClientResponse, parse: FrameParser
+) -> EventStream:
+    """Read a Connect streaming body and yield the events of each network read.
+
+    `parse` appends the events of one message payload. One generator does the
+    reading, deframing and parsing: every layer of async generators costs time on
+    each frame. The first read must come within UPSTREAM_TIMEOUT_S, later ones
+    within STREAM_IDLE_S. Ends after the end-of-stream frame; raises UpstreamError
+    for an error trailer, a malformed or truncated body, or silence.
     """
+    config = client.config
     decoder = EnvelopeDecoder()
+    content = resp.content
+    first = True
     try:
-        async for chunk in client.chunks(resp):
-            frames = decoder.feed(chunk)
-            if not frames:
-                continue
-            for i, frame in enumerate(frames):
-                if frame.is_end:
-                    if i:
-                        yield frames[:i]
-                    error = parse_end_stream(frame.payload)
-                    if error is not None:
-                        raise error
-                    return
-            yield frames
-        decoder.finish()
+        async with IdleTimeout(config.upstream_timeout_s) as idle:
+            while True:
+                idle.touch()
+                try:
+                    chunk = await content.readany()
+                except aiohttp.ClientError as exc:
+                    raise broken(exc) from exc
+                if first:
+                    first = False
+                    idle.limit = config.stream_idle_s
+                if not chunk:
+                    decoder.finish()
+                    raise unfinished()
+                events: list[Event] = []
+                for frame in decoder.feed(chunk):
+                    if frame.is_end:
+                        if events:
+                            idle.rest()
+                            yield events
+                        error = parse_end_stream(frame.payload)
+                        if error is not None:
+                            raise error
+                        return
+                    if frame.payload:
+                        parse(frame.payload, events)
+                if events:
+                    idle.rest()
+                    yield events
+    except TimeoutError:
+        if first:
+            raise silent(str(resp.url), config.upstream_timeout_s) from None
+        raise UpstreamError(
+            code="deadline_exceeded",
+            message=f"the Cursor upstream stream went silent for {config.stream_idle_s:g} s "
+            "(STREAM_IDLE_S) in the middle of the answer",
+            status_override=504,
+        ) from None
     except ProtocolError as exc:
         raise protocol_error(exc) from exc
-    raise unfinished()
+    except DecodeError as exc:
+        raise protocol_error(ProtocolError(f"undecodable message: {exc}")) from exc

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 
-import aiohttp
-
 from ...config import Config
 from ...models import LONG_CONTEXT_MODELS
 from ...tokens import TokenEntry
@@ -19,7 +17,7 @@ from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text
-from .base import EventStream, new_uuid, read_frames
+from .base import EventStream, new_uuid, stream_events
 from .models_call import available_models
 
 PATH = "/aiserver.v1.AiService/StreamChat"
@@ -70,6 +68,18 @@ def build_request(turn: ChatTurn, *, slow_pool: bool) -> pb.GetChatRequest:
     return request
 
 
+_parse = pb.StreamChatResponse.FromString
+
+
+def parse_frame(payload: bytes, events: list[Event]) -> None:
+    """StreamChatResponse: only `text` is answer content; the prompt is logged."""
+    message = _parse(payload)
+    if message.text:
+        events.append(Text(message.text))
+    if message.HasField("filled_prompt"):
+        events.append(Prompt(message.filled_prompt))
+
+
 def common_headers(config: Config, token: TokenEntry, request_id: str) -> dict[str, str]:
     """The headers of PROTOCOL §1 shared by the pre-agent dialects."""
     return {
@@ -108,24 +118,9 @@ class LegacyDialect:
         body = encode_envelope(request.SerializeToString())
         async with (
             self.client.post(PATH, body, self.headers(token, turn.request_id)) as resp,
-            aclosing(self._events(resp)) as events,
+            aclosing(stream_events(self.client, resp, parse_frame)) as events,
         ):
             yield events
-
-    async def _events(self, resp: aiohttp.ClientResponse) -> EventStream:
-        parse = pb.StreamChatResponse.FromString
-        async for frames in read_frames(self.client, resp):
-            events: list[Event] = []
-            for frame in frames:
-                if not frame.payload:
-                    continue
-                message = parse(frame.payload)
-                if message.text:
-                    events.append(Text(message.text))
-                if message.HasField("filled_prompt"):
-                    events.append(Prompt(message.filled_prompt))
-            if events:
-                yield events
 
     async def list_models(self, token: TokenEntry) -> list[ModelInfo]:
         headers = common_headers(self.config, token, new_uuid())

@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from datetime import datetime
 
-import aiohttp
-
 from ...config import Config
 from ...tokens import TokenEntry
 from .. import checksum
@@ -21,7 +19,7 @@ from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text, Thinking
-from .base import EventStream, new_uuid, read_frames
+from .base import EventStream, new_uuid, stream_events
 from .legacy import MESSAGE_TYPE, common_headers
 from .models_call import available_models
 
@@ -87,6 +85,25 @@ def build_request(turn: ChatTurn, config: Config) -> pb.StreamUnifiedChatRequest
     return pb.StreamUnifiedChatRequestWithTools(stream_unified_chat_request=chat)
 
 
+_parse = pb.StreamUnifiedChatResponseWithTools.FromString
+
+
+def parse_frame(payload: bytes, events: list[Event]) -> None:
+    """One response message: text, thinking and the prompt; tool calls are skipped."""
+    message = _parse(payload)
+    kind = message.WhichOneof("response")
+    if kind == "stream_unified_chat_response":
+        chat = message.stream_unified_chat_response
+        if chat.text:
+            events.append(Text(chat.text))
+        if chat.HasField("thinking") and chat.thinking.text:
+            events.append(Thinking(chat.thinking.text))
+        if chat.HasField("filled_prompt"):
+            events.append(Prompt(chat.filled_prompt))
+    elif kind == "client_side_tool_v2_call":
+        log.info("unified: skipped a client-side tool call (tools are disabled)")
+
+
 class UnifiedDialect:
     """Speaks ChatService/StreamUnifiedChatWithTools."""
 
@@ -116,31 +133,9 @@ class UnifiedDialect:
         }
         async with (
             self.client.post(PATH, body, headers) as resp,
-            aclosing(self._events(resp)) as events,
+            aclosing(stream_events(self.client, resp, parse_frame)) as events,
         ):
             yield events
-
-    async def _events(self, resp: aiohttp.ClientResponse) -> EventStream:
-        parse = pb.StreamUnifiedChatResponseWithTools.FromString
-        async for frames in read_frames(self.client, resp):
-            events: list[Event] = []
-            for frame in frames:
-                if not frame.payload:
-                    continue
-                message = parse(frame.payload)
-                kind = message.WhichOneof("response")
-                if kind == "stream_unified_chat_response":
-                    chat = message.stream_unified_chat_response
-                    if chat.text:
-                        events.append(Text(chat.text))
-                    if chat.HasField("thinking") and chat.thinking.text:
-                        events.append(Thinking(chat.thinking.text))
-                    if chat.HasField("filled_prompt"):
-                        events.append(Prompt(chat.filled_prompt))
-                elif kind == "client_side_tool_v2_call":
-                    log.info("unified: skipped a client-side tool call (tools are disabled)")
-            if events:
-                yield events
 
     async def list_models(self, token: TokenEntry) -> list[ModelInfo]:
         return await available_models(self.client, self.headers(token, new_uuid()))
