@@ -1,10 +1,15 @@
-"""Connect framing: the 5-byte envelopes of a streaming body, and Connect error JSON."""
+"""Connect framing: the 5-byte envelopes of a streaming body, and the error forms.
+
+Pure code over bytes (PROTOCOL §2-§3, research/agentservice.md §2.9): the HTTP
+client feeds whatever the network hands it, and these functions say what it meant.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import gzip
+import html
 import json
 import re
 import struct
@@ -13,30 +18,56 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import ERROR_NAMES, GRPC_CODES, UpstreamError
+from .errors import (
+    ERROR_NAMES,
+    GRPC_CODES,
+    ConnectCode,
+    ErrorDetails,
+    UpstreamError,
+    decode_error_details,
+    proto_fields,
+)
 
 COMPRESSED = 0x01
 END_STREAM = 0x02
+# gRPC-web marks its trailer block (the end of the stream) with the top bit.
 GRPC_TRAILER = 0x80
-_KNOWN_FLAGS = COMPRESSED | END_STREAM | GRPC_TRAILER
-_HEADER = struct.Struct(">BI")
+KNOWN_FLAGS = COMPRESSED | END_STREAM | GRPC_TRAILER
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+
+_HEADER = struct.Struct(">BI")
+_HEADER_SIZE = _HEADER.size
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
 class ProtocolError(Exception):
-    """The byte stream is not valid Connect framing."""
+    """The byte stream is not valid Connect framing.
+
+    `frames` holds the good frames decoded in the same `feed` before the fault, for a
+    caller that wants to pass on what arrived intact before it reports the error.
+    """
+
+    def __init__(self, message: str, *, frames: list[Frame] | None = None) -> None:
+        super().__init__(message)
+        self.frames: list[Frame] = frames if frames is not None else []
 
 
 @dataclass(slots=True)
 class Frame:
-    """One envelope, its payload already decompressed."""
+    """One envelope, its payload already decompressed (flags keep the 0x01 bit)."""
 
     flags: int
     payload: bytes
 
     @property
     def is_end(self) -> bool:
-        return bool(self.flags & END_STREAM)
+        """The stream's last frame: Connect end-of-stream JSON or gRPC-web trailers."""
+        return bool(self.flags & (END_STREAM | GRPC_TRAILER))
+
+    @property
+    def is_trailer(self) -> bool:
+        """A gRPC-web trailer block (`grpc-status: N` lines) rather than Connect JSON."""
+        return bool(self.flags & GRPC_TRAILER)
 
 
 def encode_envelope(payload: bytes, *, compress: bool = False) -> bytes:
@@ -48,246 +79,367 @@ def encode_envelope(payload: bytes, *, compress: bool = False) -> bytes:
     return _HEADER.pack(flags, len(payload)) + payload
 
 
-def _excerpt(data: bytes) -> str:
-    text = data[:80].decode("utf-8", "replace")
-    return re.sub(r"\s+", " ", text).strip()
+def _excerpt(data: bytes | bytearray | memoryview, limit: int = 60) -> str:
+    """The first bytes, readable: quoted text when it is text, else hex."""
+    head = bytes(data[:limit])
+    text = head.decode("utf-8", "replace")
+    odd = sum(1 for ch in text if ch == "\ufffd" or (ch < " " and ch not in "\t\r\n"))
+    if odd * 4 > len(text):
+        return head[:24].hex(" ") + (" …" if len(data) > 24 else "")
+    text = re.sub(r"\s+", " ", text).strip()
+    return repr(text) + (" …" if len(data) > limit else "")
+
+
+def _gunzip(data: bytes | memoryview, limit: int) -> bytes:
+    """Decompress one gzip frame, refusing output beyond `limit` (a gzip bomb)."""
+    out: list[bytes] = []
+    total = 0
+    while data:
+        inflater = zlib.decompressobj(_GZIP_WBITS)
+        try:
+            chunk = inflater.decompress(data, limit + 1 - total)
+        except zlib.error as exc:
+            raise ProtocolError(f"bad gzip frame: {exc}") from exc
+        total += len(chunk)
+        if total > limit:
+            raise ProtocolError(f"a gzip frame inflates beyond the {limit}-byte frame limit")
+        if not inflater.eof:
+            raise ProtocolError("bad gzip frame: truncated")
+        out.append(chunk)
+        # gzip allows several members back to back, as gzip.decompress does.
+        data = inflater.unused_data
+    return b"".join(out)
 
 
 class EnvelopeDecoder:
-    """Incremental decoder: feed it any split of the body, get complete frames back."""
+    """Incremental decoder: feed it any split of the body, get complete frames back.
 
-    __slots__ = ("_buf", "_max", "_need")
+    Each `feed` walks the new bytes once. Bytes of an unfinished envelope wait in a
+    bytearray (appends are amortized O(1), and deleting the consumed head is O(1) in
+    CPython); while a big envelope trickles in, `feed` only compares lengths until the
+    whole of it is there, so a frame split into n chunks costs O(n + size), not
+    O(n * size). After a ProtocolError the decoder stays failed.
+    """
+
+    __slots__ = ("_buf", "_error", "_max", "_need")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self._buf = bytearray()
         self._max = max_frame
-        # Bytes needed before the next frame can complete (avoids re-scanning a big
-        # frame that arrives in many small chunks).
-        self._need = 5
+        # Bytes the buffer must hold before another frame can complete.
+        self._need = _HEADER_SIZE
+        self._error: ProtocolError | None = None
 
-    def feed(self, data: bytes) -> list[Frame]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Every frame completed by `data`; raises ProtocolError for invalid framing."""
+        if self._error is not None:
+            raise ProtocolError(str(self._error))
         buf = self._buf
-        if not buf and len(data) >= 5:
-            # Fast path: most reads start on a frame boundary; no copy into the buffer.
-            with memoryview(data) as view:
-                frames, pos = self._parse(view)
-                if pos < len(data):
-                    buf += view[pos:]
-                    self._update_need()
-            return frames
-        buf += data
-        if len(buf) < self._need:
-            return []
-        with memoryview(buf) as view:
-            frames, pos = self._parse(view)
-        del buf[:pos]
-        self._update_need()
+        try:
+            if not buf:
+                # Most reads start on a frame boundary: parse in place, copy only a tail.
+                with memoryview(data) as view:
+                    frames, pos = self._parse(view)
+                    if pos < len(view):
+                        buf += view[pos:]
+            else:
+                buf += data
+                if len(buf) < self._need:
+                    return []
+                with memoryview(buf) as view:
+                    frames, pos = self._parse(view)
+                del buf[:pos]
+        except ProtocolError as exc:
+            self._error = exc
+            buf.clear()
+            raise
+        self._need = (
+            _HEADER_SIZE + _HEADER.unpack_from(buf)[1] if len(buf) >= _HEADER_SIZE else _HEADER_SIZE
+        )
         return frames
-
-    def _update_need(self) -> None:
-        buf = self._buf
-        if len(buf) >= 5:
-            self._need = 5 + _HEADER.unpack_from(buf)[1]
-        else:
-            self._need = 5
 
     def _parse(self, view: memoryview) -> tuple[list[Frame], int]:
         frames: list[Frame] = []
         pos = 0
         end = len(view)
+        limit = self._max
         unpack = _HEADER.unpack_from
-        while end - pos >= 5:
+        while end - pos >= _HEADER_SIZE:
             flags, length = unpack(view, pos)
-            if flags & ~_KNOWN_FLAGS:
+            if flags & ~KNOWN_FLAGS:
                 raise ProtocolError(
-                    "the upstream answered with non-Connect data: "
-                    f"{_excerpt(bytes(view[pos : pos + 80]))!r}"
+                    f"the upstream answered with non-Connect data (envelope flags "
+                    f"0x{flags:02x}): {_excerpt(view[pos:])}",
+                    frames=frames,
                 )
-            if length > self._max:
+            if length > limit:
                 raise ProtocolError(
-                    f"envelope declares {length} bytes (limit {self._max}); the upstream "
-                    f"answered with non-Connect data: {_excerpt(bytes(view[pos : pos + 80]))!r}"
+                    f"an envelope declares {length} bytes, over the {limit}-byte limit; "
+                    f"the upstream answered with non-Connect data: {_excerpt(view[pos:])}",
+                    frames=frames,
                 )
-            if end - pos - 5 < length:
+            start = pos + _HEADER_SIZE
+            if end - start < length:
                 break
-            payload = bytes(view[pos + 5 : pos + 5 + length])
-            pos += 5 + length
+            pos = start + length
             if flags & COMPRESSED:
                 try:
-                    payload = gzip.decompress(payload)
-                except (OSError, EOFError, zlib.error) as exc:
-                    raise ProtocolError(f"bad gzip frame: {exc}") from exc
+                    payload = _gunzip(view[start:pos], limit)
+                except ProtocolError as exc:
+                    exc.frames = frames
+                    raise
+            else:
+                payload = bytes(view[start:pos])
             frames.append(Frame(flags, payload))
         return frames, pos
 
+    @property
+    def pending(self) -> int:
+        """Bytes held for an envelope that has not completed yet."""
+        return len(self._buf)
+
     def finish(self) -> None:
         """The body ended: leftover bytes mean a truncated envelope."""
+        if self._error is not None:
+            raise ProtocolError(str(self._error))
         if self._buf:
-            raise ProtocolError(
-                f"the stream ended inside an envelope ({len(self._buf)} bytes left over)"
-            )
+            have = len(self._buf)
+            if have < _HEADER_SIZE:
+                where = f"inside an envelope header ({have} of 5 bytes)"
+            else:
+                where = f"inside an envelope ({have - _HEADER_SIZE} of {self._need - 5} bytes)"
+            raise ProtocolError(f"the stream ended {where}")
 
 
-def _error_from_json(obj: Any, http_status: int | None = None) -> UpstreamError:
-    code = str(obj.get("code") or "unknown")
-    message = str(obj.get("message") or "")
-    error_name = title = detail = None
-    retryable = None
-    details = obj.get("details")
-    for item in details if isinstance(details, list) else []:
+# ---- error forms ----------------------------------------------------------------
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _details(items: object) -> ErrorDetails:
+    """Cursor's ErrorDetails from a Connect `details` list: `debug` first, then `value`.
+
+    `debug` is the readable JSON copy the server adds beside the base64 protobuf
+    `value`; `value` fills whatever `debug` lacks, or everything when the server
+    leaves `debug` out (PROTOCOL §3 makes `debug` optional).
+    """
+    if not isinstance(items, list):
+        return ErrorDetails()
+    for item in items:
         if not isinstance(item, dict):
             continue
+        kind = item.get("type")
+        if isinstance(kind, str) and not kind.endswith("ErrorDetails"):
+            continue  # another detail type (RetryInfo, …): not ours to decode
+        name = title = detail = None
+        retryable = expected = None
         debug = item.get("debug")
         if isinstance(debug, dict):
-            error_name = debug.get("error") or error_name
+            error = debug.get("error")
+            if isinstance(error, int) and not isinstance(error, bool):
+                name = ERROR_NAMES.get(error, f"ERROR_{error}")
+            else:
+                name = _text(error)
             info = debug.get("details")
             if isinstance(info, dict):
-                title = info.get("title") or title
-                detail = info.get("detail") or detail
-                retryable = info.get("isRetryable", retryable)
-        elif isinstance(item.get("value"), str):
-            decoded = _error_details(item["value"])
-            if decoded is not None:
-                error_name, title, detail, retryable = decoded
-        if error_name:
-            break
+                title, detail = _text(info.get("title")), _text(info.get("detail"))
+                flag = info.get("isRetryable")
+                retryable = flag if isinstance(flag, bool) else None
+            flag = debug.get("isExpected")
+            expected = flag if isinstance(flag, bool) else None
+        value = item.get("value")
+        if isinstance(value, str) and None in (name, title, detail, retryable):
+            decoded = _decode_value(value)
+            name = name or decoded.error_name
+            title = title or decoded.title
+            detail = detail or decoded.detail
+            retryable = retryable if retryable is not None else decoded.is_retryable
+            expected = expected if expected is not None else decoded.is_expected
+        found = ErrorDetails(name, title, detail, retryable, expected)
+        if found != ErrorDetails():
+            return found
+    return ErrorDetails()
+
+
+def _decode_value(value: str) -> ErrorDetails:
+    try:
+        # Connect JSON uses standard base64, unpadded is allowed; accept URL-safe too.
+        raw = base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4))
+        return decode_error_details(raw)
+    except (ValueError, binascii.Error):
+        return ErrorDetails()
+
+
+def _error_from_json(obj: dict[str, Any], http_status: int | None = None) -> UpstreamError:
+    """A Connect error object `{code, message, details}` of any quality."""
+    raw_code = obj.get("code")
+    code = ConnectCode.parse(raw_code)
+    message = obj.get("message")
+    if message is None:
+        message = ""
+    elif not isinstance(message, str):
+        message = json.dumps(message, ensure_ascii=False)[:300]
+    found = _details(obj.get("details"))
     return UpstreamError(
-        code=code,
+        code=str(code) if code is not None else str(raw_code or ConnectCode.UNKNOWN)[:64],
         message=message,
-        error_name=str(error_name) if error_name else None,
-        title=str(title) if title else None,
-        detail=str(detail) if detail else None,
+        error_name=found.error_name,
+        title=found.title,
+        detail=found.detail,
         http_status=http_status,
-        is_retryable=bool(retryable) if retryable is not None else None,
+        is_retryable=found.is_retryable,
     )
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
-    out: list[tuple[int, int | bytes]] = []
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-            out.append((number, value))
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            if pos + size > len(data):
-                raise ValueError("truncated field")
-            out.append((number, data[pos : pos + size]))
-            pos += size
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            raise ValueError("unsupported wire type")
-    return out
-
-
-def _error_details(value: str) -> tuple[str | None, str | None, str | None, bool | None] | None:
-    """Decode the base64 `aiserver.v1.ErrorDetails` by hand (error=1, details=2)."""
-    try:
-        raw = base64.b64decode(value + "=" * (-len(value) % 4))
-        name = title = detail = None
-        retryable = None
-        for number, field in _fields(raw):
-            if number == 1 and isinstance(field, int):
-                name = ERROR_NAMES.get(field, f"ERROR_{field}")
-            elif number == 2 and isinstance(field, bytes):
-                for sub, item in _fields(field):
-                    if sub == 1 and isinstance(item, bytes):
-                        title = item.decode("utf-8", "replace")
-                    elif sub == 2 and isinstance(item, bytes):
-                        detail = item.decode("utf-8", "replace")
-                    elif sub == 4 and isinstance(item, int):
-                        retryable = bool(item)
-        return name, title, detail, retryable
-    except (ValueError, binascii.Error):
-        return None
-
-
 def parse_end_stream(payload: bytes) -> UpstreamError | None:
-    """The end-of-stream JSON: None for success, else the error it carries."""
+    """The end-of-stream payload: None for success, else the error it carries.
+
+    `{}` (optionally with `metadata`) is success; `{"error": {...}}` an error. An empty
+    payload counts as `{}`. A gRPC-web trailer block is read as one, so a caller can
+    pass any `Frame.is_end` payload here.
+    """
+    stripped = payload.strip()
+    if not stripped:
+        return None
+    if stripped[:5].lower() == b"grpc-":
+        return parse_grpc_trailer(payload)
     try:
-        obj = json.loads(payload or b"{}")
+        obj = json.loads(stripped)
     except (ValueError, UnicodeDecodeError):
         return UpstreamError(
-            code="internal", message=f"unreadable end-of-stream: {_excerpt(payload)!r}"
+            code=ConnectCode.INTERNAL,
+            message=f"unreadable end-of-stream message: {_excerpt(payload)}",
         )
     if not isinstance(obj, dict):
-        return UpstreamError(code="internal", message="unreadable end-of-stream")
+        return UpstreamError(
+            code=ConnectCode.INTERNAL,
+            message=f"unreadable end-of-stream message: {_excerpt(payload)}",
+        )
     error = obj.get("error")
-    if not error:
+    if error is None or error == {}:
         return None
-    if not isinstance(error, dict):
-        return UpstreamError(code="unknown", message=str(error))
-    return _error_from_json(error)
+    if isinstance(error, dict):
+        return _error_from_json(error)
+    return UpstreamError(
+        code=ConnectCode.UNKNOWN, message=error if isinstance(error, str) else json.dumps(error)
+    )
+
+
+_SCRIPT = re.compile(rb"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def _body_excerpt(body: bytes, limit: int = 200) -> str:
+    """A short, tag-stripped, one-line excerpt of whatever a proxy answered."""
+    text = _SCRIPT.sub(b" ", body[:8192]).decode("utf-8", "replace")
+    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def parse_error_body(status: int, body: bytes, content_type: str | None) -> UpstreamError:
     """A non-200 answer: Connect JSON (wrapped or not) or whatever a proxy sent."""
     if status == 464 and not body.strip():
+        # AWS ALB's answer to HTTP/1.1 sent to an HTTP/2-only target (agentservice §5).
         return UpstreamError(
-            code="unavailable",
-            message="the upstream answered HTTP 464: that host needs HTTP/2, which this "
-            "service does not speak; check UPSTREAM_URL (https://api2.cursor.sh) and "
-            "UPSTREAM_PROTOCOL",
+            code=ConnectCode.UNAVAILABLE,
+            message="the upstream answered HTTP 464 with an empty body: that host only "
+            "speaks HTTP/2, which this service does not; UPSTREAM_URL is probably wrong "
+            "(use https://api2.cursor.sh) or UPSTREAM_PROTOCOL does not suit it",
             http_status=status,
             status_override=502,
         )
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        obj = None
-    if isinstance(obj, dict):
-        inner = obj.get("error")
-        if isinstance(inner, dict):
-            return _error_from_json(inner, status)
-        if "code" in obj or "message" in obj:
-            return _error_from_json(obj, status)
-        if isinstance(inner, str):
-            return UpstreamError(code="unknown", message=inner, http_status=status)
-    text = re.sub(r"<[^>]*>", " ", body[:2000].decode("utf-8", "replace"))
-    text = re.sub(r"\s+", " ", text).strip()[:200]
-    kind = f" ({content_type.split(';')[0]})" if content_type else ""
+    stripped = body.strip()
+    if stripped[:1] == b"{":
+        try:
+            obj = json.loads(stripped)
+        except (ValueError, UnicodeDecodeError):
+            obj = None
+        if isinstance(obj, dict):
+            inner = obj.get("error")
+            if isinstance(inner, dict):
+                return _error_from_json(inner, status)
+            if "code" in obj or "details" in obj or isinstance(obj.get("message"), str):
+                return _error_from_json(obj, status)
+            if isinstance(inner, str) and inner:
+                # e.g. 403 {"error": "sign_in_policy_violation"}
+                return UpstreamError(
+                    code=ConnectCode.UNKNOWN, message=inner[:300], http_status=status
+                )
+    kind = content_type.split(";")[0].strip() if content_type else ""
+    what = f"the upstream answered HTTP {status}" + (f" ({kind})" if kind else "")
+    excerpt = _body_excerpt(body)
     return UpstreamError(
-        code="unknown",
-        message=f"the upstream answered HTTP {status}{kind}" + (f": {text}" if text else ""),
+        code=ConnectCode.UNKNOWN,
+        message=f"{what}: {excerpt}" if excerpt else f"{what} with an empty body",
         http_status=status,
     )
 
 
+def _status_details(value: str) -> ErrorDetails:
+    """Cursor's ErrorDetails inside `grpc-status-details-bin` (a google.rpc.Status)."""
+    try:
+        raw = base64.b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        for number, item in proto_fields(raw):
+            if number != 3 or not isinstance(item, bytes):
+                continue
+            fields = dict(proto_fields(item))  # Any {type_url = 1, value = 2}
+            url, inner = fields.get(1), fields.get(2)
+            if (
+                isinstance(url, bytes)
+                and url.endswith(b"ErrorDetails")
+                and isinstance(inner, bytes)
+            ):
+                return decode_error_details(inner)
+    except (ValueError, binascii.Error):
+        pass
+    return ErrorDetails()
+
+
 def parse_grpc_trailer(payload: bytes) -> UpstreamError | None:
-    """A gRPC-web trailer frame (flag 0x80): None when grpc-status is 0."""
+    """A gRPC-web trailer block (flag 0x80): None when grpc-status is 0."""
     fields: dict[str, str] = {}
-    for line in payload.decode("utf-8", "replace").split("\r\n"):
+    for line in payload.decode("utf-8", "replace").splitlines():
         name, sep, value = line.partition(":")
         if sep:
             fields[name.strip().lower()] = value.strip()
+    raw_status = fields.get("grpc-status")
+    message = unquote(fields.get("grpc-message", ""), errors="replace")
+    if raw_status is None:
+        return UpstreamError(
+            code=ConnectCode.UNKNOWN,
+            message=message or f"a gRPC-web trailer without grpc-status: {_excerpt(payload)}",
+        )
     try:
-        number = int(fields.get("grpc-status", "0"))
+        number = int(raw_status)
     except ValueError:
-        number = 2
+        number = -1
     if number == 0:
         return None
-    code = GRPC_CODES.get(number)
+    found = _status_details(fields.get("grpc-status-details-bin", ""))
     return UpstreamError(
-        code=str(code) if code else "unknown", message=unquote(fields.get("grpc-message", ""))
+        code=GRPC_CODES.get(number, ConnectCode.UNKNOWN),
+        message=message,
+        error_name=found.error_name,
+        title=found.title,
+        detail=found.detail,
+        is_retryable=found.is_retryable,
     )
+
+
+__all__ = [
+    "COMPRESSED",
+    "DEFAULT_MAX_FRAME",
+    "END_STREAM",
+    "GRPC_TRAILER",
+    "KNOWN_FLAGS",
+    "EnvelopeDecoder",
+    "Frame",
+    "ProtocolError",
+    "encode_envelope",
+    "parse_end_stream",
+    "parse_error_body",
+    "parse_grpc_trailer",
+]
