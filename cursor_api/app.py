@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from . import keys
+from . import account, keys
 from .catalog import ModelCatalog
 from .config import Config
 from .logs import RequestLog
 from .middlewares import error_middleware
 from .pool import TokenPool
-from .routes import setup_routes
+from .routes import admin, setup_routes
 from .settings import Settings
 from .tokens import TokenStore
 from .upstream.client import UpstreamClient
@@ -44,6 +44,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.version_warned_key] = [-1e9]
     app.cleanup_ctx.append(_load_tokens)
     app.cleanup_ctx.append(_upstream)
+    account.setup(app)
+    app.cleanup_ctx.append(admin.runtime_settings)
+    app.cleanup_ctx.append(admin.system_stats)
     setup_routes(app, config.route_prefix)
     return app
 

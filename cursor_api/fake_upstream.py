@@ -36,6 +36,10 @@ MODELS_PATH = "/aiserver.v1.AiService/AvailableModels"
 RUN_PATH = "/agent.v1.AgentService/RunSSE"
 APPEND_PATH = "/aiserver.v1.BidiService/BidiAppend"
 USABLE_MODELS_PATH = "/agent.v1.AgentService/GetUsableModels"
+USAGE_PATH = "/api/usage"
+AUTH_ME_PATH = "/api/auth/me"
+STRIPE_PATH = "/auth/full_stripe_profile"
+SESSION_COOKIE = "WorkosCursorSessionToken"
 
 JWT_HEADER = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 
@@ -204,6 +208,16 @@ class Seen:
 
 
 @dataclass
+class Profile:
+    """One fake Cursor account as the account endpoints (PROTOCOL §5) describe it."""
+
+    membership: str = "pro"  # free | free_trial | pro | enterprise
+    num_requests: int = 0  # premium (gpt-4) requests this month
+    max_request_usage: int | None = 500
+    email: str = "demo@example.com"
+
+
+@dataclass
 class FakeUpstream:
     """The fake server state: scenarios to play, requests seen, problems found."""
 
@@ -219,6 +233,9 @@ class FakeUpstream:
     active: int = 0
     runs: dict[str, AgentRun] = field(default_factory=dict)
     demand_timeout: float = 3600.0
+    profiles: dict[str, Profile] = field(default_factory=dict)  # default: a pro account
+    account_calls: list[Seen] = field(default_factory=list)
+    account_status: int | None = None  # answer the account endpoints with this error
 
     def __post_init__(self) -> None:
         self.cancelled = asyncio.Event()
@@ -229,6 +246,9 @@ class FakeUpstream:
         self.app.router.add_post(RUN_PATH, self._run_sse)
         self.app.router.add_post(APPEND_PATH, self._bidi_append)
         self.app.router.add_post(USABLE_MODELS_PATH, self._usable_models)
+        self.app.router.add_get(USAGE_PATH, self._usage)
+        self.app.router.add_get(AUTH_ME_PATH, self._auth_me)
+        self.app.router.add_get(STRIPE_PATH, self._stripe)
 
     def scenario_for(self, token: str) -> Scenario:
         return self.by_token.get(token, self.scenario)
@@ -604,6 +624,105 @@ class FakeUpstream:
         )
         return web.Response(body=answer.SerializeToString(), content_type="application/proto")
 
+    # ---- account endpoints (PROTOCOL §5) --------------------------------------
+
+    def profile_for(self, token: str) -> Profile:
+        return self.profiles.get(token, Profile())
+
+    def _cookie_token(self, request: web.Request) -> tuple[str, str] | None:
+        """(user_id, token) of a well-formed session cookie, else a recorded problem."""
+        value = request.cookies.get(SESSION_COOKIE)
+        if value is None:
+            self.problems.append(f"{request.path}: no {SESSION_COOKIE} cookie")
+            return None
+        user_id, sep, token = value.partition("%3A%3A")
+        sub = _jwt_sub(token) if sep else None
+        if sub is None or not user_id.startswith("user_") or sub.rpartition("|")[2] != user_id:
+            self.problems.append(f"{request.path}: malformed {SESSION_COOKIE} {value[:24]!r}")
+            return None
+        return user_id, token
+
+    def _account_refusal(self, request: web.Request, token: str | None) -> web.Response | None:
+        self.account_calls.append(Seen(request.path, CIMultiDict(request.headers), token or ""))
+        if token is None:
+            return web.Response(status=401, text="Unauthorized")
+        if self.account_status is not None:
+            return web.Response(status=self.account_status, text="account service failed")
+        return None
+
+    async def _usage(self, request: web.Request) -> web.Response:
+        found = self._cookie_token(request)
+        refusal = self._account_refusal(request, found[1] if found else None)
+        if refusal is not None:
+            return refusal
+        assert found is not None  # no cookie token is a refusal
+        user_id, token = found
+        if request.query.get("user") != user_id:
+            self.problems.append(f"{request.path}: ?user= does not match the cookie")
+        p = self.profile_for(token)
+        standard = 500 if p.membership == "free" else None
+        return web.json_response(
+            {
+                "gpt-4": {
+                    "numRequests": p.num_requests,
+                    "numRequestsTotal": p.num_requests,
+                    "numTokens": p.num_requests * 1000,
+                    "maxRequestUsage": p.max_request_usage,
+                    "maxTokenUsage": None,
+                },
+                "gpt-3.5-turbo": {
+                    "numRequests": 0,
+                    "numRequestsTotal": 0,
+                    "numTokens": 0,
+                    "maxRequestUsage": standard,
+                    "maxTokenUsage": None,
+                },
+                "gpt-4-32k": {
+                    "numRequests": 0,
+                    "numRequestsTotal": 0,
+                    "numTokens": 0,
+                    "maxRequestUsage": 50,
+                    "maxTokenUsage": None,
+                },
+                "startOfMonth": "2026-01-01T00:00:00.000Z",
+            }
+        )
+
+    async def _auth_me(self, request: web.Request) -> web.Response:
+        found = self._cookie_token(request)
+        refusal = self._account_refusal(request, found[1] if found else None)
+        if refusal is not None:
+            return refusal
+        assert found is not None  # no cookie token is a refusal
+        user_id, token = found
+        p = self.profile_for(token)
+        return web.json_response(
+            {
+                "email": p.email,
+                "email_verified": True,
+                "name": p.email.partition("@")[0],
+                "sub": f"auth0|{user_id}",
+                "updated_at": "2026-01-01T00:00:00.000Z",
+                "picture": None,
+            }
+        )
+
+    async def _stripe(self, request: web.Request) -> web.Response:
+        token = self._token(request)
+        if token and _jwt_sub(token) is None:
+            self.problems.append(f"{request.path}: the bearer is not a session token")
+        refusal = self._account_refusal(request, token or None)
+        if refusal is not None:
+            return refusal
+        p = self.profile_for(token)
+        answer: dict[str, Any] = {
+            "membershipType": p.membership,
+            "daysRemainingOnTrial": 7 if p.membership == "free_trial" else 0,
+        }
+        if p.membership in ("pro", "enterprise"):
+            answer["paymentId"] = "pay_fake"
+        return web.json_response(answer)
+
     # ---- playing a scenario ---------------------------------------------------
 
     async def _play(
@@ -745,6 +864,19 @@ class FakeUpstream:
             ],
         )
         return web.Response(body=answer.SerializeToString(), content_type="application/proto")
+
+
+def _jwt_sub(token: str) -> str | None:
+    """The `sub` of a JWT-shaped token, or None."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    sub = payload.get("sub") if isinstance(payload, dict) else None
+    return sub if isinstance(sub, str) else None
 
 
 def _legacy_frame(message: pb.StreamChatResponse, compress: bool) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import keys
+from .. import account, keys
 from ..auth import Caller
 from ..chat_request import ChatRequest, build_turn, parse_chat_request
 from ..config import Config
@@ -36,6 +36,8 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+
+MODEL_LOG_LIMIT = 200
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -135,8 +137,38 @@ class Answer:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app
     caller = caller_of(request)
+    # One log entry per authenticated chat request, opened before validation so a
+    # refused body or model shows up as a failed entry too (SPEC §5).
+    logs = app[keys.logs_key]
+    entry = logs.start("", False)
+    if caller.token is not None:
+        token = caller.token
+        entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
+    try:
+        return await _accept(request, caller, entry)
+    except asyncio.CancelledError:
+        logs.finish(entry, "client disconnected")
+        raise
+    except ApiError as exc:
+        logs.finish(entry, exc.message)
+        raise
+    except Exception as exc:
+        logs.finish(entry, f"internal error: {exc!r}")
+        raise
+    finally:
+        logs.finish(entry)
+
+
+async def _accept(request: web.Request, caller: Caller, entry: LogEntry) -> web.StreamResponse:
+    """Validate the body and build the upstream turn, then complete it."""
+    app = request.app
     body = await read_json(request)
+    if isinstance(body, dict):
+        # Best effort for a body refused below; capped so the ring stays small.
+        entry.model = str(body.get("model", ""))[:MODEL_LOG_LIMIT]
+        entry.stream = body.get("stream") is True
     chat = parse_chat_request(body)
+    entry.model, entry.stream = chat.model[:MODEL_LOG_LIMIT], chat.stream
     settings = app[keys.settings_key]
     catalog = app[keys.catalog_key]
     if not catalog.allowed(chat.model, settings.enable_all_claude):
@@ -155,21 +187,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         long_context=chat.model in LONG_CONTEXT_MODELS,
         slow_pool=settings.enable_slow_pool,
     )
-    logs = app[keys.logs_key]
-    entry = logs.start(chat.model, chat.stream)
-    try:
-        return await _complete(request, caller, chat, turn, entry)
-    except asyncio.CancelledError:
-        logs.finish(entry, "client disconnected")
-        raise
-    except ApiError as exc:
-        logs.finish(entry, exc.message)
-        raise
-    except Exception as exc:
-        logs.finish(entry, f"internal error: {exc!r}")
-        raise
-    finally:
-        logs.finish(entry)
+    return await _complete(request, caller, chat, turn, entry)
 
 
 async def _complete(
@@ -215,11 +233,16 @@ async def _open(
         inner = AsyncExitStack()
         started = time.monotonic()
         try:
+            await account.check_usage(app, token, turn.model)
             events = await inner.enter_async_context(dialect.open(turn, token))
             early: list[list[Event]] = []
             if check:
                 async for batch in events:
                     early.append(batch)
+                    # Kept now: an error before content must still log the prompt.
+                    for e in batch:
+                        if type(e) is Prompt:
+                            entry.prompt = e.text
                     if any(type(e) in (Text, Thinking) for e in batch):
                         break
         except UpstreamError as exc:
@@ -237,6 +260,7 @@ async def _open(
             raise
         if caller.token is None:
             store.report_success(token, time.monotonic() - started)
+        account.schedule_refresh(app, token, turn.model)
         stack.push_async_exit(inner)
         return events, early
     assert last is not None

@@ -1,0 +1,286 @@
+"""Token management, checksum tools and account info (SPEC §4.4, §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from .. import account, keys
+from ..errors import ApiError, bad_request
+from ..pages import serve_page
+from ..pool import TokenPool
+from ..tokens import TokenStore, check_shape, parse_token_file, parse_token_list, parse_user_key
+from ..upstream import checksum
+from .common import admin_of, read_json
+
+log = logging.getLogger(__name__)
+
+# GET /update-tokeninfo needs no key, so anyone can call it: at most one reload a
+# second; a call within the second after one started is answered 429 without
+# touching the disk (the caller learns its edit was not read, and when to retry).
+RELOAD_INTERVAL_S = 1.0
+
+
+class Reloader:
+    """Rate-limits unauthenticated reloads: at most one per `interval` seconds."""
+
+    def __init__(
+        self, interval: float = RELOAD_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.reloads = 0
+        self._last = -math.inf
+        self._lock = asyncio.Lock()
+
+    def wait_s(self) -> float:
+        """Seconds until the next reload is allowed; 0 when it is now."""
+        return max(0.0, self._last + self.interval - self.clock())
+
+    async def reload(self, store: TokenStore, pool: TokenPool) -> bool:
+        """Reload both files unless one started within the interval; True when it ran."""
+        if self.wait_s() > 0:
+            return False
+        # Taken before the first await, so concurrent callers see it at once.
+        self._last = self.clock()
+        async with self._lock:
+            warnings = await asyncio.to_thread(store.load)
+            pool.reloaded()
+            self.reloads += 1
+        for warning in warnings:
+            log.warning("%s", warning)
+        return True
+
+
+reloader_key = web.AppKey("cursor_api.reloader", Reloader)
+
+
+def _file_error(action: str, exc: OSError) -> ApiError:
+    return ApiError(
+        500,
+        f"could not {action} the token files: {exc.strerror or exc} ({exc.filename})",
+        type="server_error",
+        code="token_file_error",
+    )
+
+
+async def token_info_page(request: web.Request) -> web.StreamResponse:
+    return await serve_page(request, "tokeninfo.html")
+
+
+async def reload_tokens(request: web.Request) -> web.Response:
+    """GET /update-tokeninfo (no key): reload both files."""
+    app = request.app
+    reloader = app[reloader_key]
+    try:
+        done = await reloader.reload(app[keys.tokens_key], app[keys.pool_key])
+    except OSError as exc:
+        raise _file_error("reload", exc) from exc
+    if not done:
+        wait = reloader.wait_s()
+        error = ApiError(
+            429,
+            f"the token files were reloaded less than {reloader.interval:g} s ago; "
+            f"retry in {wait:.1f} s",
+            type="rate_limit_error",
+            code="rate_limited",
+        )
+        return web.json_response(
+            error.body(), status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+        )
+    return web.json_response({"status": "success", "message": "Token list has been reloaded"})
+
+
+def _object(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request(f"the body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _text_field(body: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"'{name}' is required: the text of the file", param=name)
+        return None
+    if not isinstance(value, str):
+        raise bad_request(
+            f"'{name}' must be a string (the file's text), not {type(value).__name__}",
+            param=name,
+        )
+    return value
+
+
+async def update_tokens(request: web.Request) -> web.Response:
+    """POST /update-tokeninfo (admin): write the files, reload."""
+    admin_of(request)
+    body = _object(await read_json(request))
+    tokens = _text_field(body, "tokens", required=True)
+    token_list = _text_field(body, "token_list", required=False)
+    assert tokens is not None
+    app = request.app
+    store = app[keys.tokens_key]
+    try:
+        warnings = await asyncio.to_thread(store.write_files, tokens, token_list)
+    except OSError as exc:
+        raise _file_error("write", exc) from exc
+    app[keys.pool_key].reloaded()
+    for warning in warnings:
+        log.warning("%s", warning)
+    return web.json_response(
+        {
+            "status": "success",
+            "message": "Token files have been updated and reloaded",
+            "token_file": str(store.token_file),
+            "token_list_file": str(store.token_list_file),
+            "token_count": len(store),
+            "warnings": warnings,
+        }
+    )
+
+
+def _file_warnings(tokens: str, token_list: str) -> list[str]:
+    """What a reload would warn about, without touching the files."""
+    warnings = parse_token_file(tokens, time.time())[1]
+    warnings += parse_token_list(token_list)[1]
+    return warnings
+
+
+async def get_tokens(request: web.Request) -> web.Response:
+    """POST /get-tokeninfo (admin): both files' text and each token's health."""
+    admin_of(request)
+    app = request.app
+    store = app[keys.tokens_key]
+    try:
+        tokens, token_list = await asyncio.to_thread(store.read_files)
+    except OSError as exc:
+        raise _file_error("read", exc) from exc
+    return web.json_response(
+        {
+            "status": "success",
+            "token_file": str(store.token_file),
+            "token_list_file": str(store.token_list_file),
+            "tokens": tokens,
+            "token_list": token_list,
+            "token_state": app[keys.pool_key].state(),
+            "warnings": _file_warnings(tokens, token_list),
+        }
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def fresh_checksum(request: web.Request) -> web.Response:
+    return web.json_response({"checksum": checksum.generate(_now_ms())})
+
+
+async def get_checksum(request: web.Request) -> web.Response:
+    """GET /get-checksum[?checksum=]: a fresh checksum, or the given one repaired."""
+    given = request.query.get("checksum")
+    value = checksum.repair(given, _now_ms()) if given else checksum.generate(_now_ms())
+    return web.Response(text=value, content_type="text/plain")
+
+
+async def get_hash(request: web.Request) -> web.Response:
+    return web.Response(text=checksum.random_hash(), content_type="text/plain")
+
+
+async def get_ts_header(request: web.Request) -> web.Response:
+    return web.Response(text=checksum.timestamp_header(_now_ms()), content_type="text/plain")
+
+
+def _iso(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s).astimezone().isoformat(timespec="seconds")
+
+
+def _calibration_error(status: int, message: str) -> web.Response:
+    """This endpoint's own error shape, plus the OpenAI `error` object every 4xx carries."""
+    error = ApiError(status, message, code="invalid_token" if status == 400 else None)
+    return web.json_response(
+        {"status": "error", "message": error.message, **error.body()}, status=status
+    )
+
+
+async def basic_calibration(request: web.Request) -> web.Response:
+    """POST /basic-calibration `{"token":"token,checksum"}`: check the pair, say what it holds.
+
+    Every refusal is `{"status":"error","message"}` (with the usual `error` object too).
+    """
+    try:
+        body = _object(await read_json(request))
+        raw = body.get("token")
+        if not isinstance(raw, str) or not raw.strip():
+            raise bad_request("'token' must be a non-empty string 'token,checksum'", param="token")
+    except ApiError as exc:
+        return _calibration_error(exc.status, exc.message)
+    try:
+        _alias, token, sum_ = parse_user_key(raw)
+    except ValueError:
+        return _calibration_error(400, "'token' holds no token")
+    now = time.time()
+    shape = check_shape(token, now)
+    if not shape.ok:
+        return _calibration_error(400, f"'token' is not a usable Cursor token: {shape.error}")
+    if sum_ is None:
+        return _calibration_error(400, "'token' has no checksum: send 'token,checksum'")
+    if not checksum.is_valid(sum_, int(now * 1000)):
+        return _calibration_error(
+            400, "the checksum is not valid (PROTOCOL §4); GET /get-checksum?checksum=… repairs it"
+        )
+    t = checksum.header_time(sum_[: checksum.HEADER_LEN])
+    assert t is not None  # is_valid checked the header
+    return web.json_response(
+        {
+            "status": "success",
+            "message": "Token and checksum are valid",
+            "user_id": shape.user_id,
+            "create_at": _iso(shape.issued_at) if shape.issued_at is not None else None,
+            # The header holds floor(ms / 1e6): the checksum was made within ~17 minutes
+            # after this instant.
+            "checksum_time": _iso(t * 1000),
+            "warnings": list(shape.warnings),
+        }
+    )
+
+
+async def user_info(request: web.Request) -> web.Response:
+    """POST /userinfo `{"token":"token,checksum"}`: the account's usage, user and plan."""
+    body = _object(await read_json(request))
+    raw = body.get("token")
+    if not isinstance(raw, str) or not raw.strip():
+        raise bad_request("'token' must be a non-empty string 'token,checksum'", param="token")
+    try:
+        _alias, token, _sum = parse_user_key(raw)
+    except ValueError:
+        raise bad_request("'token' holds no token", param="token") from None
+    shape = check_shape(token, time.time())
+    if not shape.ok:
+        raise bad_request(f"'token' is not a usable Cursor token: {shape.error}", param="token")
+    return web.json_response(await account.user_info(request.app, token))
+
+
+def setup(app: web.Application) -> None:
+    """Register the token-management routes and their state."""
+    app[reloader_key] = Reloader()
+    router = app.router
+    # admin.setup_pages registers /tokeninfo with /config page overrides when it ran first.
+    if "/tokeninfo" not in {r.resource.canonical for r in router.routes() if r.resource}:
+        router.add_get("/tokeninfo", token_info_page)
+    router.add_get("/update-tokeninfo", reload_tokens)
+    router.add_post("/update-tokeninfo", update_tokens)
+    router.add_post("/get-tokeninfo", get_tokens)
+    router.add_get("/checksum", fresh_checksum)
+    router.add_get("/get-checksum", get_checksum)
+    router.add_get("/get-hash", get_hash)
+    router.add_get("/get-tsheader", get_ts_header)
+    router.add_post("/basic-calibration", basic_calibration)
+    router.add_post("/userinfo", user_info)

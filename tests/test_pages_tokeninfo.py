@@ -1,0 +1,116 @@
+"""The /tokeninfo page in headless Chromium: load the files, edit, save, see the count."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
+
+from cursor_api import keys
+from cursor_api.app import create_app
+from cursor_api.config import Config
+from cursor_api.fake_upstream import make_token
+
+from .conftest import ADMIN
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def dialect() -> str:
+    """The page does not depend on the chat dialect."""
+    return "legacy"
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium, or any `chromium` on PATH."""
+    return str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    executable = chromium_path()
+    if executable is None:
+        reason = f"Debian chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+def console_problems(message: Any) -> list[str]:
+    """A console error, except the browser's own /favicon.ico probe (no page asks for it)."""
+    if message.type != "error":
+        return []
+    if str(message.location.get("url", "")).endswith("/favicon.ico"):
+        return []
+    return [f"console error: {message.text} at {message.location.get('url')}"]
+
+
+@pytest.fixture
+async def server(base_config: Config, aiohttp_server: AiohttpServer) -> TestServer:
+    return await aiohttp_server(create_app(base_config))
+
+
+async def test_tokeninfo_page_load_edit_save(
+    browser: Any, server: TestServer, token_dir: Path
+) -> None:
+    from playwright.async_api import expect
+
+    page = await browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.extend(console_problems(msg)))
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None,
+    )
+    try:
+        resp = await page.goto(str(server.make_url("/tokeninfo")))
+        assert resp is not None and resp.status == 200
+
+        await page.fill("#key", ADMIN)
+        await page.click("#load")
+        token_text = (token_dir / ".token").read_text()
+        await expect(page.locator("#tokens")).to_have_value(token_text, timeout=10_000)
+        await expect(page.locator("#token-list")).to_have_value(
+            (token_dir / ".token-list").read_text()
+        )
+        await expect(page.locator("#token-state")).to_contain_text("t0")
+
+        added = make_token("auth0|user_from_page")
+        await page.fill("#tokens", token_text + f"page::{added}\n")
+        await page.click("#save")
+        await expect(page.locator("#token-count")).to_contain_text("4", timeout=10_000)
+
+        assert f"page::{added}" in (token_dir / ".token").read_text()
+        assert f"page::{added}," in (token_dir / ".token-list").read_text()
+        store = server.app[keys.tokens_key]
+        assert [e.alias for e in store.entries] == ["t0", "t1", "t2", "page"]
+
+        await page.click("#reload")
+        await expect(page.locator("#status")).not_to_be_empty(timeout=10_000)
+        assert problems == []
+    finally:
+        await page.close()
