@@ -60,6 +60,24 @@ def test_unclosed_think_at_end_is_reasoning() -> None:
     assert split_all(["<think>still thinking </thi"]) == ("still thinking </thi", "")
 
 
+async def ask_sdk(client: openai.AsyncOpenAI, stream: bool) -> tuple[str, str]:
+    """(reasoning, content) as the openai SDK reads them, streamed or not."""
+    messages: Any = [{"role": "user", "content": "2+2"}]
+    if not stream:
+        answer = await client.chat.completions.create(model="gpt-4o", messages=messages)
+        message = answer.choices[0].message
+        return getattr(message, "reasoning_content", ""), message.content or ""
+    reasoning = content = ""
+    async for chunk in await client.chat.completions.create(
+        model="gpt-4o", messages=messages, stream=True
+    ):
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            reasoning += getattr(delta, "reasoning_content", None) or ""
+            content += delta.content or ""
+    return reasoning, content
+
+
 @pytest.mark.parametrize("dialect", ["legacy"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_inline_thinking_over_http(
@@ -68,26 +86,7 @@ async def test_inline_thinking_over_http(
     fake.scenario = Scenario(
         texts=["<thi", "nk>Let me ", "think</th", "ink>The answer", " is 4."], split="random"
     )
-    client = sdk(service)
-    if stream:
-        chunks = [
-            c
-            async for c in await client.chat.completions.create(
-                model="gpt-4o", messages=[{"role": "user", "content": "2+2"}], stream=True
-            )
-        ]
-        reasoning = "".join(
-            getattr(c.choices[0].delta, "reasoning_content", None) or ""
-            for c in chunks
-            if c.choices
-        )
-        content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    else:
-        answer = await client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "2+2"}]
-        )
-        content = answer.choices[0].message.content or ""
-        reasoning = getattr(answer.choices[0].message, "reasoning_content", "")
+    reasoning, content = await ask_sdk(sdk(service), stream)
     assert reasoning == "Let me think"
     assert content == "The answer is 4."
 
@@ -115,25 +114,6 @@ async def test_thinking_frames_become_reasoning_content(
     fake: FakeUpstream, service: TestClient[Any, Any], stream: bool
 ) -> None:
     fake.scenario = Scenario(thinking=["Consider ", "the ", "sum."], texts=["Four."])
-    client: openai.AsyncOpenAI = sdk(service)
-    if stream:
-        chunks = [
-            c
-            async for c in await client.chat.completions.create(
-                model="gpt-4o", messages=[{"role": "user", "content": "2+2"}], stream=True
-            )
-        ]
-        reasoning = "".join(
-            getattr(c.choices[0].delta, "reasoning_content", None) or ""
-            for c in chunks
-            if c.choices
-        )
-        content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    else:
-        answer = await client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "2+2"}]
-        )
-        content = answer.choices[0].message.content or ""
-        reasoning = getattr(answer.choices[0].message, "reasoning_content", "")
+    reasoning, content = await ask_sdk(sdk(service), stream)
     assert reasoning == "Consider the sum."
     assert content == "Four."
