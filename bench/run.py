@@ -47,6 +47,20 @@ EXPECTED = "".join(FRAME_TEXT)
 ADMIN = "bench-key"
 
 
+# The service gets CPU 0 to itself; the fake upstream and this load generator share
+# the rest, so neither steals the service's cycles (and its CPU time is its own).
+CPUS = sorted(os.sched_getaffinity(0))
+SERVICE_CPUS = CPUS[:1]
+OTHER_CPUS = CPUS[1:] or CPUS
+
+
+def pin(cpus: list[int]) -> list[str]:
+    """A taskset prefix, when taskset exists and there is more than one CPU."""
+    if shutil.which("taskset") and len(CPUS) > 1:
+        return ["taskset", "-c", ",".join(map(str, cpus))]
+    return []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -213,7 +227,7 @@ def start_fake(port: int, delay: float) -> subprocess.Popen[bytes]:
         " prompt=None))\n"
         f"web.run_app(fake.app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
     )
-    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    return subprocess.Popen([*pin(OTHER_CPUS), sys.executable, "-c", code], cwd=ROOT)
 
 
 def start_service(
@@ -233,9 +247,7 @@ def start_service(
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
-    command = [sys.executable, "-m", "cursor_api"]
-    if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
-        command = ["taskset", "-c", "0", *command]
+    command = [*pin(SERVICE_CPUS), sys.executable, "-m", "cursor_api"]
     return subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL)
 
 
@@ -339,6 +351,8 @@ async def main() -> None:
     parser.add_argument("--dialects", default="legacy,agent")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
+    if len(CPUS) > 1:
+        os.sched_setaffinity(0, OTHER_CPUS)
     sizes = [(1, 20), (20, 100)] if args.quick else [(1, 50), (50, 500)]
     cells = [
         Cell(d, c, r, delay)
