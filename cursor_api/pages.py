@@ -58,6 +58,16 @@ def page_override(request: web.Request) -> web.Response | None:
     return web.Response(text=page.content, content_type=content_type)
 
 
+def missing(what: str, path: Path) -> ApiError:
+    """A packaged file is absent: say where we looked and how to fix it."""
+    return ApiError(
+        404,
+        f"{what} is not installed (looked for {path}); reinstall cursor-api",
+        type="not_found_error",
+        code="page_missing",
+    )
+
+
 async def serve_page(request: web.Request, name: str) -> web.StreamResponse:
     """Answer with `pages/<name>` as HTML (or its override), 404 naming where it was looked for."""
     override = page_override(request)
@@ -65,12 +75,7 @@ async def serve_page(request: web.Request, name: str) -> web.StreamResponse:
         return override
     path = page_path(name)
     if not path.is_file():
-        raise ApiError(
-            404,
-            f"page {name} is not installed (looked for {path}); reinstall cursor-api",
-            type="not_found_error",
-            code="page_missing",
-        )
+        raise missing(f"page {name}", path)
     return web.FileResponse(
         path,
         headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"},

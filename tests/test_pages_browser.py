@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Page
 from pytest_aiohttp import AiohttpServer
 
 from cursor_api.app import create_app
@@ -21,15 +18,6 @@ from cursor_api.fake_upstream import FakeUpstream, Scenario
 
 from .conftest import ADMIN
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS = "<img src=x onerror=alert(1)>"
 PAGES = ["/logs", "/config", "/tokeninfo", "/api", "/readme"]
 
@@ -38,20 +26,6 @@ PAGES = ["/logs", "/config", "/tokeninfo", "/api", "/readme"]
 def dialect() -> str:
     """The pages do not depend on the dialect; legacy reports a filled prompt."""
     return "legacy"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not await asyncio.to_thread(CHROMIUM.exists):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI runs these tests")
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture

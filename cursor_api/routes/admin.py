@@ -18,7 +18,7 @@ from .. import __version__, keys, runtime_config
 from ..auth import bearer, identify
 from ..errors import ApiError, bad_request
 from ..markdown import render
-from ..pages import data_dir, page_override, page_path, serve_page, static_path
+from ..pages import data_dir, missing, page_override, page_path, serve_page, static_path
 from ..settings import Settings
 from .common import admin_of, read_json
 
@@ -216,12 +216,7 @@ def static(name: str) -> PageHandler:
     async def serve(request: web.Request) -> web.StreamResponse:
         path = static_path(name)
         if not path.is_file():
-            raise ApiError(
-                404,
-                f"static file {name} is not installed (looked for {path}); reinstall cursor-api",
-                type="not_found_error",
-                code="page_missing",
-            )
+            raise missing(f"static file {name}", path)
         return web.FileResponse(
             path, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
         )
@@ -243,22 +238,13 @@ def share_file(name: str) -> Path:
     return candidates[0]
 
 
-def _missing(name: str, path: Path) -> ApiError:
-    return ApiError(
-        404,
-        f"{name} is not installed (looked for {path}); reinstall cursor-api",
-        type="not_found_error",
-        code="page_missing",
-    )
-
-
 def _readme_html() -> str:
     readme = share_file("README.md")
     template = page_path("readme.html")
     if not readme.is_file():
-        raise _missing("README.md", readme)
+        raise missing("README.md", readme)
     if not template.is_file():
-        raise _missing("readme.html", template)
+        raise missing("readme.html", template)
     html = template.read_text(encoding="utf-8")
     body = render(readme.read_text(encoding="utf-8"))
     if README_MARKER in html:
@@ -276,7 +262,7 @@ async def env_example(request: web.Request) -> web.StreamResponse:
     """The documented `.env-example`, as text."""
     path = share_file(".env-example")
     if not path.is_file():
-        raise _missing(".env-example", path)
+        raise missing(".env-example", path)
     text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     return web.Response(text=text, content_type="text/plain")
 
