@@ -223,17 +223,16 @@ async def test_update_required_names_the_variable(
     assert "CURSOR_CLIENT_VERSION" in error["message"]
 
 
-async def test_models_from_get_usable_models(
-    fake: FakeUpstream, service: TestClient[Any, Any]
-) -> None:
+async def test_models_from_get_usable_models(fake: FakeUpstream, make_service: Service) -> None:
+    # Set before the service starts: its first fetch runs at start-up.
     fake.models = ["default", "composer-2.5", "claude-4.6-opus-high"]
-    await service.get("/v1/models", headers=auth())
+    service = await make_service()
     for _ in range(50):
         ids = [
             m["id"]
             for m in (await (await service.get("/v1/models", headers=auth())).json())["data"]
         ]
-        if "composer-2.5" in ids:
+        if "claude-4.6-opus-high" in ids:
             break
         await asyncio.sleep(0.05)
     assert {"auto", "composer-2.5", "claude-4.6-opus-high"} <= set(ids)
