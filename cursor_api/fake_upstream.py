@@ -453,8 +453,13 @@ class FakeUpstream:
         frames = [update(heartbeat=ag.HeartbeatUpdate())]
         frames += [update(thinking_delta=ag.ThinkingDeltaUpdate(text=t)) for t in scenario.thinking]
         for t in texts:
-            frames.append(update(text_delta=ag.TextDeltaUpdate(text=t)))
-            frames.append(update(token_delta=ag.TokenDeltaUpdate(tokens=1)))
+            # A text delta and its token count go out in one write, as one "frame"
+            # of the scenario (delays, drops and stalls count text frames alike in
+            # every dialect).
+            frames.append(
+                update(text_delta=ag.TextDeltaUpdate(text=t))
+                + update(token_delta=ag.TokenDeltaUpdate(tokens=1))
+            )
         if scenario.usage is not None and scenario.end_error is None:
             frames.append(
                 update(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from .catalog import ModelCatalog
@@ -9,6 +11,7 @@ from .config import Config
 from .logs import RequestLog
 from .pool import TokenPool
 from .settings import Settings
+from .stats import SystemStats
 from .tokens import TokenStore
 from .upstream.client import UpstreamClient
 from .upstream.dialects.base import Dialect
@@ -24,3 +27,6 @@ catalog_key = web.AppKey("cursor_api.catalog", ModelCatalog)
 started_key = web.AppKey("cursor_api.started", float)
 # When the last "client outdated" warning went to the log (one a minute at most).
 version_warned_key = web.AppKey[list[float]]("cursor_api.version_warned")
+stats_key = web.AppKey("cursor_api.system_stats", SystemStats)
+# Serialises POST /config updates and their file writes.
+config_lock_key = web.AppKey("cursor_api.config_lock", asyncio.Lock)

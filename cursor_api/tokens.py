@@ -180,8 +180,12 @@ def check_shape(token: str, now_s: float) -> TokenShape:
 
 
 def _lines(text: str) -> Iterable[tuple[int, str]]:
-    """Numbered non-blank, non-comment lines (1-based, CRLF and LF alike)."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    """Numbered non-blank, non-comment lines (1-based, CRLF and LF alike).
+
+    Split on "\n" only: `str.splitlines` would also break at \x1c–\x1e, \x85 or
+    U+2028 inside a comment or token and shift the line numbers in warnings.
+    """
+    for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             yield number, stripped

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api import __version__
 from cursor_api.fake_upstream import FakeUpstream, Scenario
-from cursor_api.routes.admin import SystemStats, rss_bytes, stats_key
+from cursor_api.keys import stats_key
+from cursor_api.stats import SystemStats, rss_bytes
 
 from .conftest import ADMIN, SHARED
 

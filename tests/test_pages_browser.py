@@ -139,5 +139,25 @@ async def test_config_page_changes_a_setting(browser: Browser, site: TestServer)
     assert data["include_stop_stream"] is False
     assert data["vision_ability"] == "none"
     assert data["enable_stream_check"] is True
+
+    async def setting() -> bool:
+        async with aiohttp.ClientSession() as session:
+            resp = await session.post(
+                url(site, "/config"),
+                json={"action": "get"},
+                headers={"Authorization": f"Bearer {ADMIN}"},
+            )
+            return bool((await resp.json())["data"]["include_stop_stream"])
+
+    # Reset asks first; dismissed (what `open_page` does with dialogs), nothing changes.
+    await page.click("#reset")
+    await page.wait_for_timeout(200)
+    assert len(watch.dialogs) == 1 and "every setting" in watch.dialogs[0]
+    assert await setting() is False
+    await page.evaluate("window.confirm = () => true")
+    await page.click("#reset")
+    # The page reloads the settings after the reset: the box comes back checked.
+    await page.wait_for_function("document.getElementById('include_stop_stream').checked")
+    assert await setting() is True
     assert watch.errors == []
     await page.context.close()

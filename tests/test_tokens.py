@@ -508,3 +508,11 @@ def test_round_robin_from_threads_is_even(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert Counter(picked) == {T1: 1000, T2: 1000}
+
+
+def test_only_newlines_end_lines() -> None:
+    """A record separator inside a comment does not start a new line (or shift numbers)."""
+    text = f"# note \x1e {T1}\ngarbage-token-value\n{T2}\u2028\n"
+    pairs, warnings = parse_token_file(text, NOW)
+    assert pairs == [(None, T2)]  # T1 stays inside the comment
+    assert warnings and warnings[0].startswith(".token line 2: token garbage-")

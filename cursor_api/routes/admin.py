@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +19,7 @@ from ..errors import ApiError, bad_request
 from ..markdown import render
 from ..pages import data_dir, missing, page_override, page_path, serve_page, static_path
 from ..settings import Settings
+from ..stats import SystemStats
 from .common import admin_of, read_json
 
 log = logging.getLogger(__name__)
@@ -27,50 +27,11 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_S = 2.0
 
 
-class SystemStats:
-    """Memory and CPU use of this process, sampled in the background so /health never waits."""
-
-    def __init__(self) -> None:
-        self.rss = 0
-        self.cpu_percent = 0.0
-        self._wall = time.monotonic()
-        self._cpu = time.process_time()
-
-    def sample(self) -> None:
-        """Read RSS and the CPU share (percent of one core) since the previous sample."""
-        self.rss = rss_bytes()
-        wall, cpu = time.monotonic(), time.process_time()
-        if wall - self._wall > 0:
-            self.cpu_percent = round(100.0 * (cpu - self._cpu) / (wall - self._wall), 2)
-        self._wall, self._cpu = wall, cpu
-
-
-def rss_bytes() -> int:
-    """Resident set size from /proc; peak RSS from `resource` where /proc is missing."""
-    try:
-        with open("/proc/self/statm", "rb") as handle:
-            pages = int(handle.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports kilobytes, macOS bytes.
-    return peak if os.uname().sysname == "Darwin" else peak * 1024
-
-
-stats_key = web.AppKey("cursor_api.system_stats", SystemStats)
-config_lock_key = web.AppKey("cursor_api.config_lock", asyncio.Lock)
-
-
 async def system_stats(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: sample memory and CPU every couple of seconds."""
     stats = SystemStats()
     stats.sample()
-    app[stats_key] = stats
+    app[keys.stats_key] = stats
 
     async def run() -> None:
         while True:
@@ -87,7 +48,7 @@ async def system_stats(app: web.Application) -> AsyncIterator[None]:
 async def runtime_settings(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: restore the settings saved by /config before serving."""
     config = app[keys.config_key]
-    app[config_lock_key] = asyncio.Lock()
+    app[keys.config_lock_key] = asyncio.Lock()
     warning = await asyncio.to_thread(
         runtime_config.restore,
         config.config_file,
@@ -118,7 +79,7 @@ async def health(request: web.Request) -> web.Response:
     caller = identify(bearer(request.headers.get("Authorization")), app[keys.config_key])
     if caller is not None and caller.tier == "admin":
         logs = app[keys.logs_key]
-        stats = app[stats_key]
+        stats = app[keys.stats_key]
         payload["stats"] = {
             "started": datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
             "total_requests": logs.total,
@@ -162,7 +123,7 @@ async def post_config(request: web.Request) -> web.Response:
         for c in parsed.changes
     )
     # The lock keeps the file in the order the changes were made.
-    async with app[config_lock_key]:
+    async with app[keys.config_lock_key]:
         runtime_config.apply(settings, defaults, parsed.changes)
         snapshot = runtime_config.snapshot(settings, defaults)
         try:
