@@ -8,7 +8,10 @@ service pinned to CPU 0 with taskset when available), sends R streaming chat req
 at concurrency C, reads every chunk, checks every byte of text, and reports time to
 first content (p50/p99), total time, requests/s, the service's CPU time per 100
 requests and its RSS. The same load is also sent straight to the fake upstream, with
-this package's own dialect client, so each row shows the service's overhead.
+this package's own dialect client, so each row shows the service's overhead. At C=1
+the same direct load also goes through `bench/relay.py`, a bare aiohttp pass-through
+on the service's CPU, taking turns with the service: its CPU per request is the floor
+any aiohttp proxy pays on this machine at that moment.
 """
 
 from __future__ import annotations
@@ -121,6 +124,15 @@ class Result:
     elapsed: float
     errors: int
     lost: int
+
+    @classmethod
+    def merge(cls, parts: list[Result]) -> Result:
+        return cls(
+            [t for p in parts for t in p.ttfb],
+            sum(p.elapsed for p in parts),
+            sum(p.errors for p in parts),
+            sum(p.lost for p in parts),
+        )
 
     @property
     def rps(self) -> float:
@@ -264,6 +276,12 @@ def start_service(
     return subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL)
 
 
+def start_relay(port: int, upstream: str) -> subprocess.Popen[bytes]:
+    """The bare aiohttp pass-through (`bench/relay.py`) on the service's CPU."""
+    command = [*pin(SERVICE_CPUS), sys.executable, str(ROOT / "bench" / "relay.py")]
+    return subprocess.Popen([*command, str(port), upstream], cwd=ROOT)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -279,9 +297,16 @@ async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
     token = make_token("auth0|user_bench")
     fake = start_fake(fake_port, cell.delay)
     service = start_service(service_port, upstream, cell.dialect, folder, token)
+    # At C=1 the bare relay runs beside the service, and the two take turns in five
+    # rounds, so a change in the machine's speed during the cell hits both alike.
+    relay_port = free_port()
+    relay = start_relay(relay_port, upstream) if cell.concurrency == 1 else None
+    rounds = 5 if relay is not None else 1
     try:
         wait_port(fake_port)
         wait_port(service_port)
+        if relay is not None:
+            wait_port(relay_port)
         pid = service.pid
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=120)
@@ -289,17 +314,33 @@ async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
             url = f"http://127.0.0.1:{service_port}/v1/chat/completions"
             proxied = proxied_call(session, url)
             direct = direct_call(session, upstream, cell.dialect, token)
-            await load(2, 4, proxied)  # warm up both paths
+            relayed = direct_call(session, f"http://127.0.0.1:{relay_port}", cell.dialect, token)
+            await load(2, 4, proxied)  # warm up every path
             await load(2, 4, direct)
+            if relay is not None:
+                await load(2, 4, relayed)
             idle_rss = proc_mem_mb(pid, "VmRSS")
-            cpu_before = proc_cpu_s(pid)
-            prox = await load(cell.concurrency, cell.requests, proxied)
-            cpu = proc_cpu_s(pid) - cpu_before
+            cpu = relay_cpu = 0.0
+            parts: list[Result] = []
+            for _ in range(rounds):
+                before = proc_cpu_s(pid)
+                parts.append(await load(cell.concurrency, cell.requests // rounds, proxied))
+                cpu += proc_cpu_s(pid) - before
+                if relay is not None:
+                    before = proc_cpu_s(relay.pid)
+                    through = await load(cell.concurrency, cell.requests // rounds, relayed)
+                    relay_cpu += proc_cpu_s(relay.pid) - before
+                    if through.errors or through.lost:
+                        raise RuntimeError(f"relay: {through.errors} errors, {through.lost} lost")
+            prox = Result.merge(parts)
             peak_rss = proc_mem_mb(pid, "VmHWM")
             dire = await load(cell.concurrency, cell.requests, direct)
     finally:
         stop(service)
         stop(fake)
+        if relay is not None:
+            stop(relay)
+    requests = max(1, cell.requests // rounds * rounds)
     return {
         "cell": cell.name,
         "ttfb_p50_ms": prox.pct(0.5),
@@ -310,7 +351,8 @@ async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
         "overhead_p99_ms": prox.pct(0.99) - dire.pct(0.99),
         "rps": prox.rps,
         "direct_rps": dire.rps,
-        "cpu_ms_per_req": cpu * 1000 / max(1, cell.requests),
+        "cpu_ms_per_req": cpu * 1000 / requests,
+        "relay_cpu_ms_per_req": relay_cpu * 1000 / requests if relay is not None else float("nan"),
         "idle_rss_mb": idle_rss,
         "peak_rss_mb": peak_rss,
         "errors": prox.errors + dire.errors,
@@ -341,10 +383,15 @@ async def open_streams(folder: Path, streams: int) -> dict[str, float]:
     return {"idle": idle, "peak": peak, "errors": result.errors, "lost": result.lost}
 
 
+def relay(row: dict[str, object]) -> str:
+    value = row.get("relay_cpu_ms_per_req")
+    return f" ({value:.2f})" if isinstance(value, float) and value == value else ""
+
+
 def table(rows: list[dict[str, object]]) -> str:
     head = (
         "| cell | TTFB p50 / p99 ms | direct p50 / p99 ms | overhead p50 / p99 ms | req/s "
-        "(direct) | CPU ms/req | RSS idle / peak MB | errors / lost |"
+        "(direct) | CPU ms/req (relay) | RSS idle / peak MB | errors / lost |"
     )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
@@ -352,7 +399,7 @@ def table(rows: list[dict[str, object]]) -> str:
             f"| {r['cell']} | {r['ttfb_p50_ms']:.2f} / {r['ttfb_p99_ms']:.2f} "
             f"| {r['direct_p50_ms']:.2f} / {r['direct_p99_ms']:.2f} "
             f"| {r['overhead_p50_ms']:.2f} / {r['overhead_p99_ms']:.2f} "
-            f"| {r['rps']:.0f} ({r['direct_rps']:.0f}) | {r['cpu_ms_per_req']:.2f} "
+            f"| {r['rps']:.0f} ({r['direct_rps']:.0f}) | {r['cpu_ms_per_req']:.2f}{relay(r)} "
             f"| {r['idle_rss_mb']:.1f} / {r['peak_rss_mb']:.1f} | {r['errors']} / {r['lost']} |"
         )
     return "\n".join(lines)
