@@ -179,13 +179,17 @@ def check_shape(token: str, now_s: float) -> TokenShape:
     return TokenShape(True, user_id, tuple(warnings), None, expires_at, issued_at)
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _lines(text: str) -> Iterable[tuple[int, str]]:
     """Numbered non-blank, non-comment lines (1-based, CRLF and LF alike).
 
-    Split on "\n" only: `str.splitlines` would also break at \x1c–\x1e, \x85 or
-    U+2028 inside a comment or token and shift the line numbers in warnings.
+    Lines end at CRLF, LF or a lone CR (as files opened in text mode read them), but
+    not at the other breaks `str.splitlines` knows (\x1c–\x1e, \x85, U+2028), which
+    inside a comment would start a bogus line and shift the numbers in warnings.
     """
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             yield number, stripped
