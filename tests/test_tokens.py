@@ -516,3 +516,8 @@ def test_only_newlines_end_lines() -> None:
     pairs, warnings = parse_token_file(text, NOW)
     assert pairs == [(None, T2)]  # T1 stays inside the comment
     assert warnings and warnings[0].startswith(".token line 2: token garbage-")
+
+
+def test_lone_cr_ends_a_line_as_in_text_mode() -> None:
+    pairs, warnings = parse_token_file(f"{T1}\r{T2}\r\n{T3}\n", NOW)
+    assert pairs == [(None, T1), (None, T2), (None, T3)] and warnings == []
