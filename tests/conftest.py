@@ -17,7 +17,10 @@ from cursor_api.config import Config
 from cursor_api.fake_upstream import FakeUpstream, Scenario, make_token
 from cursor_api.upstream.connect import EnvelopeDecoder
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# Real captured Cursor responses, copied from the project's shared/fixtures so a clone
+# anywhere has them (test_connect checks the copies still match where shared/ exists).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ADMIN = "admin-secret"
 SHARED = "shared-secret"
 

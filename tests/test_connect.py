@@ -1,4 +1,4 @@
-"""Connect framing and upstream errors, against the real captures in shared/fixtures.
+"""Connect framing and upstream errors, against the real Cursor captures in tests/fixtures.
 
 Pure bytes in, frames and errors out: no server, no generated protobuf modules (the
 answer text is read with a hand walk over `StreamChatResponse.text`, field 1).
@@ -13,7 +13,6 @@ import random
 import re
 import struct
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +41,8 @@ from cursor_api.upstream.errors import (
     decode_error_details,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+from .conftest import FIXTURES, SHARED_FIXTURES
+
 TEXT_FIXTURES = sorted(p.name.removesuffix(".hex") for p in FIXTURES.glob("text-*.hex"))
 ERROR_FIXTURES = sorted(p.name.removesuffix(".hex") for p in FIXTURES.glob("error-*.hex"))
 
@@ -116,6 +116,13 @@ def answer(frames: list[Frame]) -> str:
 def test_fixtures_are_there() -> None:
     assert TEXT_FIXTURES == ["text-zh-103-frames", "text-zh-42-frames"]
     assert ERROR_FIXTURES == ["error-not-logged-in", "error-usage-limit"]
+
+
+@pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason="no shared/fixtures beside the repo")
+def test_fixture_copies_match_the_shared_captures() -> None:
+    shared = {p.name: p.read_bytes() for p in SHARED_FIXTURES.iterdir() if p.is_file()}
+    ours = {p.name: p.read_bytes() for p in FIXTURES.iterdir() if p.is_file()}
+    assert ours == shared
 
 
 # ---- the text fixtures ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The `legacy` dialect: aiserver.v1.AiService/StreamChat, what the original project used.
 
 Cursor answers it with ERROR_DEPRECATED since mid-2025 (PROTOCOL.md intro); it stays
-because the real captures in shared/fixtures are of this dialect.
+because the real captures in tests/fixtures are of this dialect.
 """
 
 from __future__ import annotations
