@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -46,11 +47,18 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 async def connect_refused(port: int) -> bool:
+    """True once the port takes no new connections.
+
+    A connection the kernel queued just before the listening socket closed is reset
+    rather than refused: that counts as refused too.
+    """
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
     return False
 
 
