@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 
 import aiohttp
@@ -23,14 +23,13 @@ from google.protobuf.message import DecodeError
 from ...config import Config
 from ...models import owner_of
 from ...tokens import TokenEntry
-from ..client import UpstreamClient, broken, silent
-from ..connect import EnvelopeDecoder, ProtocolError, encode_envelope, parse_end_stream
+from ..client import UpstreamClient
+from ..connect import ProtocolError, encode_envelope
 from ..errors import UpstreamError
-from ..idle import IdleTimeout
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
 from ..types import ChatTurn, Event, Message, ModelInfo, Notice, Text, Thinking, Usage
-from .base import EventStream, new_uuid, protocol_error, unfinished
+from .base import EventStream, new_uuid, protocol_error, stream_events
 
 log = logging.getLogger(__name__)
 
@@ -169,61 +168,25 @@ class AgentRun:
                 log.warning("agent heartbeat failed: %s", exc)
                 return
 
-    async def events(self, resp: aiohttp.ClientResponse) -> EventStream:
+    def events(self, resp: aiohttp.ClientResponse) -> EventStream:
         """Read RunSSE, answer demands, and yield answer events until the turn ends."""
-        decoder = EnvelopeDecoder()
-        content = resp.content
-        first = True
-        try:
-            async with IdleTimeout(self.config.upstream_timeout_s) as idle:
-                while True:
-                    idle.touch()
-                    try:
-                        chunk = await content.readany()
-                    except aiohttp.ClientError as exc:
-                        raise broken(exc) from exc
-                    if first:
-                        first = False
-                        idle.limit = self.config.agent_silence_s
-                    if self.append_error is not None:
-                        raise self.append_error
-                    if not chunk:
-                        decoder.finish()
-                        raise unfinished()
-                    events: list[Event] = []
-                    for frame in decoder.feed(chunk):
-                        if frame.is_end:
-                            if events:
-                                idle.rest()
-                                yield events
-                            error = parse_end_stream(frame.payload)
-                            if error is not None:
-                                raise error
-                            return
-                        # Answering a demand is upstream activity too: not our client's.
-                        if await self._handle(frame.payload, events):
-                            if events:
-                                idle.rest()
-                                yield events
-                            return
-                    if events:
-                        idle.rest()
-                        yield events
-        except TimeoutError:
-            if first:
-                raise silent(str(resp.url), self.config.upstream_timeout_s) from None
-            limit = self.config.agent_silence_s
-            raise UpstreamError(
-                code="deadline_exceeded",
-                message=f"the Cursor agent stream went silent for {limit:g} s "
-                "(AGENT_SILENCE_S) in the middle of the answer",
-                status_override=504,
-            ) from None
-        except ProtocolError as exc:
-            raise protocol_error(exc) from exc
+        return stream_events(
+            self.client,
+            resp,
+            self._handle,
+            idle_s=self.config.agent_silence_s,
+            idle_setting="AGENT_SILENCE_S",
+            stream_name="agent stream",
+            after_read=self._check_appends,
+        )
 
-    async def _handle(self, payload: bytes, events: list[Event]) -> bool:
-        """Act on one server message; True when the turn has ended."""
+    def _check_appends(self) -> None:
+        """A failed heartbeat ends the turn at the next read."""
+        if self.append_error is not None:
+            raise self.append_error
+
+    def _handle(self, payload: bytes, events: list[Event]) -> bool | Awaitable[None]:
+        """Act on one server message: True when the turn has ended, or the demand to answer."""
         try:
             message = ag.AgentServerMessage.FromString(payload)
         except DecodeError as exc:
@@ -232,11 +195,11 @@ class AgentRun:
         if kind == "interaction_update":
             return self._update(message.interaction_update, events)
         if kind == "kv_server_message":
-            await self._kv(message.kv_server_message)
-        elif kind == "exec_server_message":
-            await self._exec(message.exec_server_message)
-        elif kind == "interaction_query":
-            await self._query(message.interaction_query)
+            return self._kv(message.kv_server_message)
+        if kind == "exec_server_message":
+            return self._exec(message.exec_server_message)
+        if kind == "interaction_query":
+            return self._query(message.interaction_query)
         return False
 
     def _update(self, update: ag.InteractionUpdate, events: list[Event]) -> bool:

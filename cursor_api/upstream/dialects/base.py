@@ -7,7 +7,7 @@ ChatTurn in and lists of Event out, whatever protocol Cursor currently speaks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -58,21 +58,38 @@ def unfinished() -> UpstreamError:
     )
 
 
-FrameParser = Callable[[bytes, list[Event]], None]
+# Appends the events of one message payload. It may also return True when the
+# message ends the turn, or an awaitable the reader must finish before it reads on
+# (the agent dialect answering a server demand); None/False otherwise.
+FrameParser = Callable[[bytes, list[Event]], "bool | Awaitable[None] | None"]
+
+
+def _never() -> None:
+    return None
 
 
 async def stream_events(
-    client: UpstreamClient, resp: aiohttp.ClientResponse, parse: FrameParser
+    client: UpstreamClient,
+    resp: aiohttp.ClientResponse,
+    parse: FrameParser,
+    *,
+    idle_s: float | None = None,
+    idle_setting: str = "STREAM_IDLE_S",
+    stream_name: str = "upstream stream",
+    after_read: Callable[[], None] = _never,
 ) -> EventStream:
     """Read a Connect streaming body and yield the events of each network read.
 
-    `parse` appends the events of one message payload. One generator does the
-    reading, deframing and parsing: every layer of async generators costs time on
-    each frame. The first read must come within UPSTREAM_TIMEOUT_S, later ones
-    within STREAM_IDLE_S. Ends after the end-of-stream frame; raises UpstreamError
-    for an error trailer, a malformed or truncated body, or silence.
+    One generator does the reading, deframing and parsing: every layer of async
+    generators costs time on each frame. The first read must come within
+    UPSTREAM_TIMEOUT_S, later ones within `idle_s` (STREAM_IDLE_S unless given,
+    named `idle_setting` in the error). `after_read` runs after each read and may
+    raise to end the stream. Ends after the end-of-stream frame or a frame `parse`
+    says ends the turn; raises UpstreamError for an error trailer, a malformed or
+    truncated body, or silence.
     """
     config = client.config
+    limit = config.stream_idle_s if idle_s is None else idle_s
     decoder = EnvelopeDecoder()
     content = resp.content
     first = True
@@ -86,7 +103,8 @@ async def stream_events(
                     raise broken(exc) from exc
                 if first:
                     first = False
-                    idle.limit = config.stream_idle_s
+                    idle.limit = limit
+                after_read()
                 if not chunk:
                     decoder.finish()
                     raise unfinished()
@@ -100,8 +118,19 @@ async def stream_events(
                         if error is not None:
                             raise error
                         return
-                    if frame.payload:
-                        parse(frame.payload, events)
+                    if not frame.payload:
+                        continue
+                    ended = parse(frame.payload, events)
+                    if ended is None or ended is False:
+                        continue
+                    if ended is not True:
+                        # Answering a demand is upstream activity too: not our client's.
+                        await ended
+                        continue
+                    if events:
+                        idle.rest()
+                        yield events
+                    return
                 if events:
                     idle.rest()
                     yield events
@@ -110,8 +139,8 @@ async def stream_events(
             raise silent(str(resp.url), config.upstream_timeout_s) from None
         raise UpstreamError(
             code="deadline_exceeded",
-            message=f"the Cursor upstream stream went silent for {config.stream_idle_s:g} s "
-            "(STREAM_IDLE_S) in the middle of the answer",
+            message=f"the Cursor {stream_name} went silent for {limit:g} s "
+            f"({idle_setting}) in the middle of the answer",
             status_override=504,
         ) from None
     except ProtocolError as exc:
