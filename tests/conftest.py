@@ -24,6 +24,12 @@ SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ADMIN = "admin-secret"
 SHARED = "shared-secret"
 
+
+def auth(key: str = ADMIN) -> dict[str, str]:
+    """The bearer header for `key` (the admin key unless told)."""
+    return {"Authorization": f"Bearer {key}"}
+
+
 Service = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 # openai SDK clients a test opened; closed after each test so no socket leaks.

@@ -15,7 +15,7 @@ from cursor_api.fake_upstream import FakeUpstream, Scenario
 from cursor_api.keys import stats_key
 from cursor_api.stats import SystemStats, rss_bytes
 
-from .conftest import ADMIN, SHARED
+from .conftest import SHARED, auth
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = "/v1/chat/completions"
@@ -25,10 +25,6 @@ CHAT = "/v1/chat/completions"
 def dialect() -> str:
     """None of this depends on the upstream dialect."""
     return "legacy"
-
-
-def auth(key: str = ADMIN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_root_redirects_to_health(service: TestClient[Any, Any]) -> None:

@@ -17,8 +17,8 @@ from cursor_api.upstream.connect import encode_envelope
 from cursor_api.upstream.proto import agent_pb2 as ag
 from cursor_api.upstream.proto import aiserver_pb2 as ai
 
-from .conftest import Service
-from .test_chat import auth, body, sdk, sse_events
+from .conftest import Service, auth
+from .test_chat import body, sdk, sse_events
 
 pytestmark = pytest.mark.parametrize("dialect", ["agent"])
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from cursor_api.fake_upstream import FakeUpstream, make_token
 
 from . import rawhttp
-from .conftest import ADMIN, SHARED, Service
+from .conftest import ADMIN, SHARED, Service, auth
 
 pytestmark = pytest.mark.parametrize("dialect", ["legacy"])
 
@@ -29,10 +29,6 @@ BODY_ROUTES = {CHAT, "/config", "/update-tokeninfo", "/userinfo", "/basic-calibr
 ADMIN_ONLY = {("POST", "/config"), ("POST", "/get-tokeninfo"), ("POST", "/update-tokeninfo")}
 # Endpoints that answer anyone (pages, helpers, health).
 PUBLIC_OK = range(200, 400)
-
-
-def auth(key: str = ADMIN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def user_key() -> str:

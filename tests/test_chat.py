@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from cursor_api.fake_upstream import ChatView, FakeUpstream, Scenario, error_payload
 from cursor_api.upstream.proto import aiserver_pb2 as pb
 
-from .conftest import ADMIN, OPEN_SDK_CLIENTS, SHARED, Service, fixture_scenario, fixture_text
+from .conftest import ADMIN, OPEN_SDK_CLIENTS, SHARED, Service, auth, fixture_scenario, fixture_text
 
 HUMAN = "user"
 AI = "assistant"
@@ -26,10 +26,6 @@ def sdk(service: TestClient[Any, Any], key: str = ADMIN) -> openai.AsyncOpenAI:
     )
     OPEN_SDK_CLIENTS.append(client)
     return client
-
-
-def auth(key: str = ADMIN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def body(content: str = "Hi", **extra: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from pytest_aiohttp import AiohttpServer
 
 from cursor_api.fake_upstream import FakeUpstream
 
-from .conftest import OPEN_SDK_CLIENTS
-from .test_chat import auth, sdk
+from .conftest import OPEN_SDK_CLIENTS, auth
+from .test_chat import sdk
 
 pytestmark = pytest.mark.parametrize("dialect", ["agent"])
 

@@ -20,7 +20,7 @@ from cursor_api.settings import PageOverride, Settings
 from cursor_api.upstream import checksum
 from cursor_api.upstream.proto import aiserver_pb2 as pb
 
-from .conftest import ADMIN, SHARED, Service
+from .conftest import SHARED, Service, auth
 
 
 @pytest.fixture
@@ -30,10 +30,6 @@ def dialect() -> str:
 
 
 CHAT = "/v1/chat/completions"
-
-
-def auth(key: str = ADMIN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def body(stream: bool = False, **extra: Any) -> dict[str, Any]:

@@ -16,15 +16,11 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api.fake_upstream import FakeUpstream, Scenario
 
-from .conftest import ADMIN, Service
+from .conftest import Service, auth
 
 HTML_502 = (
     b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 )
-
-
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN}"}
 
 
 def chat_body() -> dict[str, Any]:

@@ -18,15 +18,11 @@ from aiohttp.test_utils import TestClient
 from cursor_api import keys
 from cursor_api.fake_upstream import FakeUpstream, Scenario
 
-from .conftest import ADMIN
+from .conftest import auth
 
 N = 200
 TEXTS = [f"part {i}, " for i in range(12)]
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN}"}
 
 
 def chat_body() -> dict[str, Any]:

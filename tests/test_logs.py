@@ -14,7 +14,8 @@ from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload, make
 from cursor_api.logs import RequestLog
 from cursor_api.upstream import checksum
 
-from .conftest import ADMIN, SHARED, Service
+from .conftest import ADMIN, SHARED, Service, auth
+from .test_config import body
 
 CHAT = "/v1/chat/completions"
 PROMPT = "filled <b>prompt</b> for the log"
@@ -22,19 +23,6 @@ PROMPT = "filled <b>prompt</b> for the log"
 # The agent dialect has no filled prompt; the other two send it first.
 with_prompt = pytest.mark.parametrize("dialect", ["legacy", "unified"])
 legacy_only = pytest.mark.parametrize("dialect", ["legacy"])
-
-
-def auth(key: str = ADMIN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def body(stream: bool = False, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-3.5-sonnet",
-        "messages": [{"role": "user", "content": "Hi"}],
-        "stream": stream,
-        **extra,
-    }
 
 
 def user_key(sub: str = "auth0|user_logs") -> tuple[str, str]:

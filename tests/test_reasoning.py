@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestClient
 from cursor_api.fake_upstream import FakeUpstream, Scenario
 from cursor_api.reasoning import ThinkSplitter
 
-from .test_chat import auth, sdk
+from .conftest import auth
+from .test_chat import sdk
 
 RAW = "<think>I should greet.\nBriefly.</think>Hello <b>there</b>!"
 THINK = "I should greet.\nBriefly."

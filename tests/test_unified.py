@@ -11,8 +11,8 @@ from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload, make
 from cursor_api.upstream import checksum
 from cursor_api.upstream.proto import aiserver_pb2 as pb
 
-from .conftest import Service
-from .test_chat import auth, body
+from .conftest import Service, auth
+from .test_chat import body
 
 
 @pytest.mark.parametrize("dialect", ["unified"])

@@ -9,8 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api.fake_upstream import FakeUpstream
 
-from .conftest import Service
-from .test_chat import auth
+from .conftest import Service, auth
 from .test_images import data_url, make_gif, make_png
 
 
