@@ -655,12 +655,19 @@ class FakeUpstream:
             return web.Response(status=self.account_status, text="account service failed")
         return None
 
-    async def _usage(self, request: web.Request) -> web.Response:
+    def _account_user(self, request: web.Request) -> tuple[str, str] | web.Response:
+        """(user id, token) from the session cookie, or the refusal to answer with."""
         found = self._cookie_token(request)
         refusal = self._account_refusal(request, found[1] if found else None)
         if refusal is not None:
             return refusal
         assert found is not None  # no cookie token is a refusal
+        return found
+
+    async def _usage(self, request: web.Request) -> web.Response:
+        found = self._account_user(request)
+        if isinstance(found, web.Response):
+            return found
         user_id, token = found
         if request.query.get("user") != user_id:
             self.problems.append(f"{request.path}: ?user= does not match the cookie")
@@ -694,11 +701,9 @@ class FakeUpstream:
         )
 
     async def _auth_me(self, request: web.Request) -> web.Response:
-        found = self._cookie_token(request)
-        refusal = self._account_refusal(request, found[1] if found else None)
-        if refusal is not None:
-            return refusal
-        assert found is not None  # no cookie token is a refusal
+        found = self._account_user(request)
+        if isinstance(found, web.Response):
+            return found
         user_id, token = found
         p = self.profile_for(token)
         return web.json_response(

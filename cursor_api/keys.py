@@ -1,4 +1,8 @@
-"""Typed application keys: the one place app-wide objects are named."""
+"""Typed application keys: the one place app-wide objects are named.
+
+The exception is `account.accounts_key`: account.py reads these keys, so this module
+cannot import it back.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from .catalog import ModelCatalog
 from .config import Config
 from .logs import RequestLog
 from .pool import TokenPool
+from .reloader import Reloader
 from .settings import Settings
 from .stats import SystemStats
 from .tokens import TokenStore
@@ -30,3 +35,4 @@ version_warned_key = web.AppKey[list[float]]("cursor_api.version_warned")
 stats_key = web.AppKey("cursor_api.system_stats", SystemStats)
 # Serialises POST /config updates and their file writes.
 config_lock_key = web.AppKey("cursor_api.config_lock", asyncio.Lock)
+reloader_key = web.AppKey("cursor_api.reloader", Reloader)

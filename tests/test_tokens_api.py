@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api import keys
 from cursor_api.fake_upstream import FakeUpstream, Scenario, make_token
-from cursor_api.routes.tokens import reloader_key
+from cursor_api.keys import reloader_key
 from cursor_api.tokens import parse_token_list
 from cursor_api.upstream import checksum
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,51 +14,12 @@ from aiohttp import web
 from .. import account, keys
 from ..errors import ApiError, bad_request
 from ..pages import serve_page
-from ..pool import TokenPool
-from ..tokens import TokenStore, check_shape, parse_token_file, parse_token_list, parse_user_key
+from ..reloader import Reloader
+from ..tokens import check_shape, parse_token_file, parse_token_list, parse_user_key
 from ..upstream import checksum
 from .common import admin_of, read_json
 
 log = logging.getLogger(__name__)
-
-# GET /update-tokeninfo needs no key, so anyone can call it: at most one reload a
-# second; a call within the second after one started is answered 429 without
-# touching the disk (the caller learns its edit was not read, and when to retry).
-RELOAD_INTERVAL_S = 1.0
-
-
-class Reloader:
-    """Rate-limits unauthenticated reloads: at most one per `interval` seconds."""
-
-    def __init__(
-        self, interval: float = RELOAD_INTERVAL_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.interval = interval
-        self.clock = clock
-        self.reloads = 0
-        self._last = -math.inf
-        self._lock = asyncio.Lock()
-
-    def wait_s(self) -> float:
-        """Seconds until the next reload is allowed; 0 when it is now."""
-        return max(0.0, self._last + self.interval - self.clock())
-
-    async def reload(self, store: TokenStore, pool: TokenPool) -> bool:
-        """Reload both files unless one started within the interval; True when it ran."""
-        if self.wait_s() > 0:
-            return False
-        # Taken before the first await, so concurrent callers see it at once.
-        self._last = self.clock()
-        async with self._lock:
-            warnings = await asyncio.to_thread(store.load)
-            pool.reloaded()
-            self.reloads += 1
-        for warning in warnings:
-            log.warning("%s", warning)
-        return True
-
-
-reloader_key = web.AppKey("cursor_api.reloader", Reloader)
 
 
 def _file_error(action: str, exc: OSError) -> ApiError:
@@ -78,7 +38,7 @@ async def token_info_page(request: web.Request) -> web.StreamResponse:
 async def reload_tokens(request: web.Request) -> web.Response:
     """GET /update-tokeninfo (no key): reload both files."""
     app = request.app
-    reloader = app[reloader_key]
+    reloader = app[keys.reloader_key]
     try:
         done = await reloader.reload(app[keys.tokens_key], app[keys.pool_key])
     except OSError as exc:
@@ -270,7 +230,7 @@ async def user_info(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Register the token-management routes and their state."""
-    app[reloader_key] = Reloader()
+    app[keys.reloader_key] = Reloader()
     router = app.router
     # admin.setup_pages registers /tokeninfo with /config page overrides when it ran first.
     if "/tokeninfo" not in {r.resource.canonical for r in router.routes() if r.resource}:
