@@ -9,9 +9,10 @@ at concurrency C, reads every chunk, checks every byte of text, and reports time
 first content (p50/p99), total time, requests/s, the service's CPU time per 100
 requests and its RSS. The same load is also sent straight to the fake upstream, with
 this package's own dialect client, so each row shows the service's overhead. At C=1
-the same direct load also goes through `bench/relay.py`, a bare aiohttp pass-through
-on the service's CPU, taking turns with the service: its CPU per request is the floor
-any aiohttp proxy pays on this machine at that moment.
+the same direct load also goes through two floors on the service's CPU, taking turns
+with the service: `bench/relay.py`, a bare aiohttp pass-through (what any aiohttp
+proxy pays on this machine at that moment), and `bench/relay.py --tcp`, a TCP splice
+that parses nothing (what any asyncio proxy pays).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from cursor_api.upstream.client import UpstreamClient  # noqa: E402
 from cursor_api.upstream.dialects import make_dialect  # noqa: E402
 from cursor_api.upstream.types import ChatTurn, Message, Text  # noqa: E402
 
+NAN = float("nan")
 FRAMES = 100
 FRAME_TEXT = [f"{i:05d} " for i in range(FRAMES)]  # 6 bytes each
 EXPECTED = "".join(FRAME_TEXT)
@@ -256,11 +258,18 @@ def start_fake(port: int, delay: float) -> subprocess.Popen[bytes]:
 
 
 def start_service(
-    port: int, upstream: str, dialect: str, folder: Path, token: str
+    port: int,
+    upstream: str,
+    dialect: str,
+    folder: Path,
+    token: str,
+    code: Path | None = None,
 ) -> subprocess.Popen[bytes]:
+    """The service as users run it; from the checkout `code` instead of this one if given."""
     (folder / ".token").write_text(f"bench::{token}\n")
     env = {
         **os.environ,
+        "PYTHONPATH": str(code or ROOT),
         "AUTH_TOKEN": ADMIN,
         "HOST": "127.0.0.1",
         "PORT": str(port),
@@ -276,10 +285,10 @@ def start_service(
     return subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL)
 
 
-def start_relay(port: int, upstream: str) -> subprocess.Popen[bytes]:
-    """The bare aiohttp pass-through (`bench/relay.py`) on the service's CPU."""
+def start_relay(port: int, upstream: str, *flags: str) -> subprocess.Popen[bytes]:
+    """A floor (`bench/relay.py`, aiohttp or `--tcp`) on the service's CPU."""
     command = [*pin(SERVICE_CPUS), sys.executable, str(ROOT / "bench" / "relay.py")]
-    return subprocess.Popen([*command, str(port), upstream], cwd=ROOT)
+    return subprocess.Popen([*command, str(port), upstream, *flags], cwd=ROOT)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -291,22 +300,34 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
+async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str, object]:
     fake_port, service_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{fake_port}"
     token = make_token("auth0|user_bench")
     fake = start_fake(fake_port, cell.delay)
     service = start_service(service_port, upstream, cell.dialect, folder, token)
-    # At C=1 the bare relay runs beside the service, and the two take turns in five
-    # rounds, so a change in the machine's speed during the cell hits both alike.
-    relay_port = free_port()
-    relay = start_relay(relay_port, upstream) if cell.concurrency == 1 else None
-    rounds = 5 if relay is not None else 1
+    # At C=1 the floors (and a baseline checkout) run beside the service, and all take
+    # turns in five rounds, so a change in the machine's speed hits them alike.
+    others: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    if cell.concurrency == 1:
+        for name, flags in (("relay", ()), ("splice", ("--tcp",))):
+            port = free_port()
+            others[name] = (port, start_relay(port, upstream, *flags))
+        if baseline is not None:
+            port = free_port()
+            base_folder = folder / "baseline"
+            base_folder.mkdir(exist_ok=True)
+            others["baseline"] = (
+                port,
+                start_service(port, upstream, cell.dialect, base_folder, token, baseline),
+            )
+    rounds = 5 if others else 1
+    other_cpu = dict.fromkeys(others, 0.0)
     try:
         wait_port(fake_port)
         wait_port(service_port)
-        if relay is not None:
-            wait_port(relay_port)
+        for port, _ in others.values():
+            wait_port(port)
         pid = service.pid
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=120)
@@ -314,32 +335,37 @@ async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
             url = f"http://127.0.0.1:{service_port}/v1/chat/completions"
             proxied = proxied_call(session, url)
             direct = direct_call(session, upstream, cell.dialect, token)
-            relayed = direct_call(session, f"http://127.0.0.1:{relay_port}", cell.dialect, token)
+            through = {
+                name: proxied_call(session, f"http://127.0.0.1:{port}/v1/chat/completions")
+                if name == "baseline"
+                else direct_call(session, f"http://127.0.0.1:{port}", cell.dialect, token)
+                for name, (port, _) in others.items()
+            }
             await load(2, 4, proxied)  # warm up every path
             await load(2, 4, direct)
-            if relay is not None:
-                await load(2, 4, relayed)
+            for call in through.values():
+                await load(2, 4, call)
             idle_rss = proc_mem_mb(pid, "VmRSS")
-            cpu = relay_cpu = 0.0
+            cpu = 0.0
             parts: list[Result] = []
             for _ in range(rounds):
                 before = proc_cpu_s(pid)
                 parts.append(await load(cell.concurrency, cell.requests // rounds, proxied))
                 cpu += proc_cpu_s(pid) - before
-                if relay is not None:
-                    before = proc_cpu_s(relay.pid)
-                    through = await load(cell.concurrency, cell.requests // rounds, relayed)
-                    relay_cpu += proc_cpu_s(relay.pid) - before
-                    if through.errors or through.lost:
-                        raise RuntimeError(f"relay: {through.errors} errors, {through.lost} lost")
+                for name, (_, proc) in others.items():
+                    before = proc_cpu_s(proc.pid)
+                    other = await load(cell.concurrency, cell.requests // rounds, through[name])
+                    other_cpu[name] += proc_cpu_s(proc.pid) - before
+                    if other.errors or other.lost:
+                        raise RuntimeError(f"{name}: {other.errors} errors, {other.lost} lost")
             prox = Result.merge(parts)
             peak_rss = proc_mem_mb(pid, "VmHWM")
             dire = await load(cell.concurrency, cell.requests, direct)
     finally:
         stop(service)
         stop(fake)
-        if relay is not None:
-            stop(relay)
+        for _, proc in others.values():
+            stop(proc)
     requests = max(1, cell.requests // rounds * rounds)
     return {
         "cell": cell.name,
@@ -352,7 +378,9 @@ async def run_cell(cell: Cell, folder: Path) -> dict[str, object]:
         "rps": prox.rps,
         "direct_rps": dire.rps,
         "cpu_ms_per_req": cpu * 1000 / requests,
-        "relay_cpu_ms_per_req": relay_cpu * 1000 / requests if relay is not None else float("nan"),
+        "relay_cpu_ms_per_req": other_cpu.get("relay", NAN) * 1000 / requests,
+        "splice_cpu_ms_per_req": other_cpu.get("splice", NAN) * 1000 / requests,
+        "baseline_cpu_ms_per_req": other_cpu.get("baseline", NAN) * 1000 / requests,
         "idle_rss_mb": idle_rss,
         "peak_rss_mb": peak_rss,
         "errors": prox.errors + dire.errors,
@@ -383,25 +411,33 @@ async def open_streams(folder: Path, streams: int) -> dict[str, float]:
     return {"idle": idle, "peak": peak, "errors": result.errors, "lost": result.lost}
 
 
-def relay(row: dict[str, object]) -> str:
-    value = row.get("relay_cpu_ms_per_req")
-    return f" ({value:.2f})" if isinstance(value, float) and value == value else ""
+def floors(row: dict[str, object]) -> str:
+    relay, splice = row.get("relay_cpu_ms_per_req"), row.get("splice_cpu_ms_per_req")
+    if not (isinstance(relay, float) and isinstance(splice, float)) or relay != relay:
+        return ""
+    return f" ({relay:.2f} / {splice:.2f})"
 
 
-def table(rows: list[dict[str, object]]) -> str:
+def table(rows: list[dict[str, object]], baseline: bool = False) -> str:
     head = (
         "| cell | TTFB p50 / p99 ms | direct p50 / p99 ms | overhead p50 / p99 ms | req/s "
-        "(direct) | CPU ms/req (relay) | RSS idle / peak MB | errors / lost |"
+        "(direct) | CPU ms/req (relay / splice) | RSS idle / peak MB | errors / lost |"
     )
-    lines = [head, "|" + "---|" * 8]
+    if baseline:
+        head += " baseline CPU ms/req |"
+    lines = [head, "|" + "---|" * (9 if baseline else 8)]
     for r in rows:
-        lines.append(
+        line = (
             f"| {r['cell']} | {r['ttfb_p50_ms']:.2f} / {r['ttfb_p99_ms']:.2f} "
             f"| {r['direct_p50_ms']:.2f} / {r['direct_p99_ms']:.2f} "
             f"| {r['overhead_p50_ms']:.2f} / {r['overhead_p99_ms']:.2f} "
-            f"| {r['rps']:.0f} ({r['direct_rps']:.0f}) | {r['cpu_ms_per_req']:.2f}{relay(r)} "
+            f"| {r['rps']:.0f} ({r['direct_rps']:.0f}) | {r['cpu_ms_per_req']:.2f}{floors(r)} "
             f"| {r['idle_rss_mb']:.1f} / {r['peak_rss_mb']:.1f} | {r['errors']} / {r['lost']} |"
         )
+        if baseline:
+            value = r.get("baseline_cpu_ms_per_req")
+            line += f" {value:.2f} |" if isinstance(value, float) and value == value else " |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -414,6 +450,12 @@ async def main() -> None:
         "--only", default="", help="run only cells whose name contains each word, e.g. 'C=1 5ms'"
     )
     parser.add_argument("--no-streams", action="store_true", help="skip the 200-stream RSS run")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this repository whose service takes turns with this one "
+        "at C=1 (e.g. a `git worktree` of main); its CPU ms/req is printed beside ours",
+    )
     args = parser.parse_args()
     if len(CPUS) > 1:
         os.sched_setaffinity(0, OTHER_CPUS)
@@ -429,9 +471,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for cell in cells:
             print(f"  {cell.name} …", file=sys.stderr, flush=True)
-            rows.append(await run_cell(cell, Path(tmp)))
+            rows.append(await run_cell(cell, Path(tmp), args.baseline))
         streams = None if args.no_streams else await open_streams(Path(tmp), 200)
-    print(table(rows))
+    print(table(rows, args.baseline is not None))
     if streams is not None:
         print(
             f"\n200 open streams: RSS idle {streams['idle']:.1f} MB, "

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from cursor_api.fake_upstream import ChatView, FakeUpstream, Scenario, error_payload
 from cursor_api.upstream.proto import aiserver_pb2 as pb
 
+from . import rawhttp
 from .conftest import ADMIN, OPEN_SDK_CLIENTS, SHARED, Service, auth, fixture_scenario, fixture_text
 
 HUMAN = "user"
@@ -109,6 +110,28 @@ async def test_one_chunk_per_spaced_frame(
     )
     contents = [c.choices[0].delta.content async for c in stream if c.choices]
     assert [c for c in contents if c] == texts
+
+
+async def test_http10_stream_is_written_whole_without_chunk_framing(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    """Relayed writes frame HTTP chunks only where aiohttp chose chunked encoding."""
+    texts = [f"piece{i} " for i in range(12)]
+    fake.scenario = Scenario(texts=texts, delay=0.005)
+    port = service.server.port
+    assert port is not None
+    payload = json.dumps(body(stream=True)).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}"
+    )
+    resp = await rawhttp.request(port, head, payload)
+    assert resp.status == 200
+    assert "Transfer-Encoding" not in resp.headers
+    lines = [line for line in resp.text.split("\n\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "".join(texts)
 
 
 async def test_raw_sse_shape(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:

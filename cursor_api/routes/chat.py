@@ -7,11 +7,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from .. import account, keys
 from ..auth import Caller
@@ -24,7 +24,9 @@ from ..models import LONG_CONTEXT_MODELS
 from ..pool import AllCooling, TokenPool
 from ..reasoning import ThinkSplitter
 from ..tokens import NoTokens, TokenEntry
+from ..upstream.dialects.base import EventStream
 from ..upstream.errors import UpstreamError
+from ..upstream.stream import Sink
 from ..upstream.types import ChatTurn, Event, Notice, Prompt, Text, Thinking, Usage
 from ..usage import estimate_prompt, estimate_tokens
 from .common import caller_of, read_json
@@ -215,7 +217,7 @@ async def _open(
     stack: AsyncExitStack,
     *,
     check: bool,
-) -> tuple[AsyncIterator[list[Event]], list[list[Event]]]:
+) -> tuple[EventStream, list[list[Event]]]:
     """Open the upstream stream on a token; with `check`, read to the first content.
 
     Returns the event iterator and the event lists already read. Pool tokens are
@@ -303,7 +305,7 @@ def _log_upstream(request: web.Request, exc: UpstreamError, config: Config) -> N
 
 
 async def _collect(
-    events: AsyncIterator[list[Event]],
+    events: EventStream,
     early: list[list[Event]],
     answer: Answer,
     turn: ChatTurn,
@@ -314,8 +316,12 @@ async def _collect(
     try:
         for batch in early:
             answer.take(batch)
-        async for batch in events:
+
+        def keep(batch: list[Event]) -> bool:
             answer.take(batch)
+            return True
+
+        await events.relay(keep, _ready)
     except UpstreamError as exc:
         raise upstream_api_error(exc, request.app[keys.config_key]) from exc
     answer.flush()
@@ -342,6 +348,10 @@ async def _collect(
         "usage": usage,
     }
     return web.Response(body=_dumps(payload).encode(), content_type="application/json")
+
+
+async def _ready() -> None:
+    """A drain with nothing to wait for."""
 
 
 class ChunkWriter:
@@ -375,9 +385,13 @@ class ChunkWriter:
         return prefix + b'"choices":[],"usage":' + _dumps(usage).encode() + b"}\n\n"
 
 
+# Past this many unsent bytes to a client, relaying waits for the client to catch up.
+WRITE_HIGH_WATER = 64 * 1024
+
+
 async def _stream(
     request: web.Request,
-    events: AsyncIterator[list[Event]],
+    events: EventStream,
     early: list[list[Event]],
     answer: Answer,
     turn: ChatTurn,
@@ -387,31 +401,44 @@ async def _stream(
     settings = request.app[keys.settings_key]
     logs = request.app[keys.logs_key]
     resp = web.StreamResponse(headers=SSE_HEADERS)
-    await resp.prepare(request)
+    payload = await resp.prepare(request)
+    assert payload is not None
     writer = ChunkWriter(resp, chat.model)
     first = True
 
-    async def send(reasoning: str, content: str) -> None:
+    def chunk(reasoning: str, content: str) -> bytes:
+        """The SSE event for one read's text, or nothing."""
         nonlocal first
         if not reasoning:
             if not content:
-                return
+                return b""
             if not first:
-                await resp.write(writer.content(content))
-                return
+                return writer.content(content)
         delta: dict[str, str] = {"role": "assistant"} if first else {}
         first = False
         if reasoning:
             delta["reasoning_content"] = reasoning
         if content or not reasoning:
             delta["content"] = content
-        await resp.write(writer.delta(delta))
+        return writer.delta(delta)
+
+    async def send(reasoning: str, content: str) -> None:
+        data = chunk(reasoning, content)
+        if data:
+            await resp.write(data)
 
     try:
         for batch in early:
             await send(*answer.take(batch))
-        async for batch in events:
-            await send(*answer.take(batch))
+        if first:
+            # The headers go out with the first write; relaying writes after them.
+            async for batch in events:
+                await send(*answer.take(batch))
+                if not first:
+                    break
+        transport = request.transport
+        if not first and transport is not None:
+            await events.relay(_sink(transport, resp, answer, chunk), payload.drain)
         await send(*answer.flush())
     except UpstreamError as exc:
         error = upstream_api_error(exc, request.app[keys.config_key])
@@ -443,6 +470,30 @@ async def _stream(
     await _write_quietly(resp, tail)
     await _write_eof_quietly(resp)
     return resp
+
+
+def _sink(
+    transport: asyncio.Transport,
+    resp: web.StreamResponse,
+    answer: Answer,
+    chunk: Callable[[str, str], bytes],
+) -> Sink:
+    """Writes each read's chunk straight to the client's transport (after the headers).
+
+    Runs in the upstream's data callback, so it frames HTTP chunks itself, as
+    aiohttp's writer would, and reports a full buffer instead of awaiting a drain.
+    """
+    chunked = resp.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"
+
+    def sink(batch: list[Event]) -> bool:
+        data = chunk(*answer.take(batch))
+        if data:
+            if transport.is_closing():
+                raise ConnectionResetError("the client closed the connection")
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
+        return transport.get_write_buffer_size() <= WRITE_HIGH_WATER
+
+    return sink
 
 
 async def _write_quietly(resp: web.StreamResponse, data: bytes) -> None:

@@ -19,7 +19,9 @@ class IdleTimeout:
     without another. `idle.rest()` stops the clock while the caller is busy with
     something else (a generator parked at `yield` while its consumer writes to a
     slow client must not be cut by the upstream's limit). `limit` may be changed
-    inside the block (e.g. first byte versus between frames).
+    inside the block (e.g. first byte versus between frames). A reader that is not
+    one block (an iterator object) calls `start()`/`stop()` itself and asks
+    `timed_out()` when a CancelledError reaches it.
     """
 
     __slots__ = ("_handle", "_limit", "_loop", "_task", "expired", "last", "resting")
@@ -43,7 +45,8 @@ class IdleTimeout:
             self._handle.cancel()
             self._handle = self._loop.call_at(self.last + value, self._fire)
 
-    async def __aenter__(self) -> IdleTimeout:
+    def start(self) -> IdleTimeout:
+        """Arm the clock for the current task (what `async with` does on entry)."""
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("IdleTimeout must be used inside a task")
@@ -52,6 +55,25 @@ class IdleTimeout:
         self.last = self._loop.time()
         self._handle = self._loop.call_at(self.last + self._limit, self._fire)
         return self
+
+    def stop(self) -> None:
+        """Disarm the clock; safe to call more than once."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def timed_out(self) -> bool:
+        """After a CancelledError: True if the limit caused it, and the cancel is taken back.
+
+        The caller then raises its own timeout error instead of the CancelledError.
+        """
+        if self.expired and self._task.uncancel() == 0:
+            self.expired = False
+            return True
+        return False
+
+    async def __aenter__(self) -> IdleTimeout:
+        return self.start()
 
     def touch(self) -> None:
         """Activity now; the limit runs from here."""
@@ -78,7 +100,6 @@ class IdleTimeout:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        if self.expired and exc_type is asyncio.CancelledError and self._task.uncancel() == 0:
+        self.stop()
+        if exc_type is asyncio.CancelledError and self.timed_out():
             raise TimeoutError(f"no activity for {self._limit:g} s") from exc

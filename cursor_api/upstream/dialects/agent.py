@@ -28,8 +28,9 @@ from ..connect import ProtocolError, encode_envelope
 from ..errors import UpstreamError
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
+from ..stream import ConnectStream, protocol_error
 from ..types import ChatTurn, Event, Message, ModelInfo, Notice, Text, Thinking, Usage
-from .base import EventStream, new_uuid, protocol_error, stream_events
+from .base import EventStream, new_uuid
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class AgentRun:
 
     def events(self, resp: aiohttp.ClientResponse) -> EventStream:
         """Read RunSSE, answer demands, and yield answer events until the turn ends."""
-        return stream_events(
+        return ConnectStream(
             self.client,
             resp,
             self._handle,

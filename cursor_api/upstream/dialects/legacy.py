@@ -16,8 +16,9 @@ from .. import checksum
 from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
+from ..stream import ConnectStream
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text
-from .base import EventStream, new_uuid, stream_events
+from .base import EventStream, new_uuid
 from .models_call import available_models
 
 PATH = "/aiserver.v1.AiService/StreamChat"
@@ -118,7 +119,7 @@ class LegacyDialect:
         body = encode_envelope(request.SerializeToString())
         async with (
             self.client.post(PATH, body, self.headers(token, turn.request_id)) as resp,
-            aclosing(stream_events(self.client, resp, parse_frame)) as events,
+            aclosing(ConnectStream(self.client, resp, parse_frame)) as events,
         ):
             yield events
 

@@ -18,8 +18,9 @@ from .. import checksum
 from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
+from ..stream import ConnectStream
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text, Thinking
-from .base import EventStream, new_uuid, stream_events
+from .base import EventStream, new_uuid
 from .legacy import MESSAGE_TYPE, common_headers
 from .models_call import available_models
 
@@ -133,7 +134,7 @@ class UnifiedDialect:
         }
         async with (
             self.client.post(PATH, body, headers) as resp,
-            aclosing(stream_events(self.client, resp, parse_frame)) as events,
+            aclosing(ConnectStream(self.client, resp, parse_frame)) as events,
         ):
             yield events
 

@@ -1,0 +1,326 @@
+"""ConnectStream: `async for` and `relay` (reading from the connection's data callback).
+
+A small real server writes a captured body in chosen pieces; the client side is the
+service's own UpstreamClient on a real socket, over plain TCP and TLS, on both event
+loops (see conftest.py here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import struct
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from cursor_api.config import Config
+from cursor_api.upstream.client import UpstreamClient
+from cursor_api.upstream.connect import EnvelopeDecoder, encode_envelope
+from cursor_api.upstream.dialects.legacy import parse_frame
+from cursor_api.upstream.errors import UpstreamError
+from cursor_api.upstream.proto import aiserver_pb2 as pb
+from cursor_api.upstream.stream import ConnectStream
+from cursor_api.upstream.types import Event, Text
+
+from ..conftest import fixture_bytes, fixture_text
+
+FIXTURE = "text-zh-103-frames"
+
+
+@dataclass
+class Plan:
+    """What the test server writes: pieces of body, each after a pause."""
+
+    pieces: list[tuple[bytes, float]] = field(default_factory=list)
+    drop: bool = False  # abort the connection after the pieces
+    peers: list[object] = field(default_factory=list)  # client address per request
+
+
+def pieces(body: bytes, size: int, delay: float = 0.0) -> list[tuple[bytes, float]]:
+    return [(body[i : i + size], delay) for i in range(0, len(body), size)]
+
+
+def frames(*texts: str, end: bytes = b"{}") -> bytes:
+    """Text envelopes and an end-of-stream envelope carrying `end`."""
+    messages = (pb.StreamChatResponse(text=t).SerializeToString() for t in texts)
+    body = b"".join(encode_envelope(m) for m in messages)
+    return body + struct.pack(">BI", 0x02, len(end)) + end
+
+
+PLAN = web.AppKey("plan", Plan)
+
+
+async def stream_handler(request: web.Request) -> web.StreamResponse:
+    plan = request.app[PLAN]
+    await request.read()
+    assert request.transport is not None
+    plan.peers.append(request.transport.get_extra_info("peername"))
+    resp = web.StreamResponse(headers={"Content-Type": "application/connect+proto"})
+    await resp.prepare(request)
+    for data, delay in plan.pieces:
+        if delay:
+            await asyncio.sleep(delay)
+        await resp.write(data)
+    if plan.drop:
+        request.transport.abort()
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@dataclass
+class Upstream:
+    plan: Plan
+    client: UpstreamClient
+
+    @asynccontextmanager
+    async def post(self) -> AsyncIterator[ConnectStream]:
+        async with self.client.post("/stream", b"", {}) as resp:
+            stream = ConnectStream(self.client, resp, parse_frame)
+            try:
+                yield stream
+            finally:
+                await stream.aclose()
+
+
+@pytest.fixture(params=["tcp", "tls"])
+async def upstream(
+    request: pytest.FixtureRequest, tls: tuple[Path, Path]
+) -> AsyncIterator[Upstream]:
+    app = web.Application()
+    plan = Plan()
+    app[PLAN] = plan
+    app.router.add_post("/stream", stream_handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    server_ssl = client_ssl = None
+    if request.param == "tls":
+        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ssl.load_cert_chain(*tls)
+        client_ssl = ssl.create_default_context(cafile=str(tls[0]))
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    scheme = "https" if server_ssl else "http"
+    config = Config(
+        auth_token="x", upstream_url=f"{scheme}://127.0.0.1:{port}", upstream_timeout_s=5
+    )
+    connector = aiohttp.TCPConnector(limit=1, ssl=client_ssl if client_ssl else True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield Upstream(plan, UpstreamClient(session, config))
+    await runner.cleanup()
+
+
+def texts(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, Text))
+
+
+async def relay_all(
+    stream: ConnectStream,
+    ready: Callable[[], bool] = lambda: True,
+    drain: Callable[[], Awaitable[None]] | None = None,
+) -> list[list[Event]]:
+    batches: list[list[Event]] = []
+
+    def sink(events: list[Event]) -> bool:
+        batches.append(events)
+        return ready()
+
+    async def nothing() -> None:
+        return None
+
+    await stream.relay(sink, drain or nothing)
+    return batches
+
+
+# (piece size, pause before each piece): one write, split frames, frames trickling in.
+SPLITS = {
+    "whole": (1 << 20, 0.0),
+    "7-byte pieces": (7, 0.0),
+    "single bytes": (1, 0.0),
+    "50-byte pieces 1 ms apart": (50, 0.001),
+}
+
+
+@pytest.mark.parametrize(("size", "delay"), SPLITS.values(), ids=SPLITS.keys())
+async def test_relay_gives_every_byte_and_the_connection_back(
+    upstream: Upstream, size: int, delay: float
+) -> None:
+    upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), size, delay)
+    for _ in range(2):
+        async with upstream.post() as stream:
+            batches = await relay_all(stream)
+        assert "".join(texts(b) for b in batches) == fixture_text(FIXTURE)
+        if delay:
+            assert len(batches) > 10  # handed over read by read, from the callback
+    # One connection for both: relaying left aiohttp's protocol in charge of it.
+    assert len(set(upstream.plan.peers)) == 1
+
+
+async def test_relay_continues_where_async_for_stopped(upstream: Upstream) -> None:
+    body = fixture_bytes(FIXTURE)
+    upstream.plan.pieces = [(body[:40], 0.0), *pieces(body[40:], 300, 0.002)]
+    async with upstream.post() as stream:
+        first: list[Event] = []
+        async for batch in stream:
+            first = batch
+            break
+        rest = await relay_all(stream)
+    assert texts(first) + "".join(texts(b) for b in rest) == fixture_text(FIXTURE)
+
+
+async def test_a_full_sink_is_drained_before_more(upstream: Upstream) -> None:
+    upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), 200, 0.001)
+    drains = 0
+
+    async def drain() -> None:
+        nonlocal drains
+        drains += 1
+        await asyncio.sleep(0.001)
+
+    async with upstream.post() as stream:
+        batches = await relay_all(stream, ready=lambda: False, drain=drain)
+    assert "".join(texts(b) for b in batches) == fixture_text(FIXTURE)
+    assert drains >= len(batches) - 1 > 0
+
+
+async def test_text_before_an_error_trailer_reaches_the_sink(upstream: Upstream) -> None:
+    error = b'{"error":{"code":"resource_exhausted","message":"Boom"}}'
+    upstream.plan.pieces = [(frames("one ", "two", end=error), 0.0)]
+    batches: list[list[Event]] = []
+
+    def sink(events: list[Event]) -> bool:
+        batches.append(events)
+        return True
+
+    async def nothing() -> None:
+        return None
+
+    async with upstream.post() as stream:
+        with pytest.raises(UpstreamError) as info:
+            await stream.relay(sink, nothing)
+    assert "Boom" in info.value.text
+    assert "".join(texts(b) for b in batches) == "one two"
+
+
+async def test_a_dropped_connection_mid_relay_is_an_upstream_error(upstream: Upstream) -> None:
+    body = frames(*(f"t{i} " for i in range(20)))
+    upstream.plan.pieces = pieces(body[: len(body) // 2], 30, 0.002)
+    upstream.plan.drop = True
+    async with upstream.post() as stream:
+        with pytest.raises(UpstreamError) as info:
+            await relay_all(stream)
+    assert info.value.status in (502,)
+
+
+async def test_silence_mid_relay_times_out_with_the_setting_named(upstream: Upstream) -> None:
+    upstream.client.config = upstream.client.config.replace(stream_idle_s=0.2)
+    upstream.plan.pieces = [(frames("a", "b")[:20], 0.0), (b"", 1.0)]
+    async with upstream.post() as stream:
+        with pytest.raises(UpstreamError) as info:
+            await relay_all(stream)
+    assert "STREAM_IDLE_S" in info.value.text
+    assert info.value.status == 504
+
+
+async def test_a_sink_error_ends_the_relay_and_the_connection(upstream: Upstream) -> None:
+    upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), 100, 0.001)
+
+    def sink(events: list[Event]) -> bool:
+        raise ConnectionResetError("client gone")
+
+    async def nothing() -> None:
+        return None
+
+    for _ in range(2):
+        async with upstream.post() as stream:
+            with pytest.raises(ConnectionResetError):
+                await stream.relay(sink, nothing)
+    # An unfinished body is never pooled: the second request had a new connection.
+    assert len(set(upstream.plan.peers)) == 2
+
+
+async def test_demands_are_awaited_in_order_mid_read(upstream: Upstream) -> None:
+    """A frame the parser answers with an awaitable holds back the frames after it."""
+    upstream.plan.pieces = [(frames("a", "DEMAND", "b", "DEMAND", "c"), 0.0)]
+    order: list[str] = []
+
+    async def answer() -> None:
+        await asyncio.sleep(0.01)
+        order.append("answered")
+
+    def parse(payload: bytes, events: list[Event]) -> Awaitable[None] | None:
+        text = pb.StreamChatResponse.FromString(payload).text
+        if text == "DEMAND":
+            order.append("demand")
+            return answer()
+        events.append(Text(text))
+        order.append(text)
+        return None
+
+    async with upstream.client.post("/stream", b"", {}) as resp:
+        stream = ConnectStream(upstream.client, resp, parse)
+        batches = await relay_all(stream)
+    assert order == ["a", "demand", "answered", "b", "demand", "answered", "c"]
+    assert "".join(texts(b) for b in batches) == "abc"
+
+
+def test_frames_helper_round_trips() -> None:
+    assert [f.is_end for f in EnvelopeDecoder().feed(frames("x"))] == [False, True]
+
+
+BAD_AFTER_TEXT = {
+    "non-Connect bytes": b"\xffHTTP garbage after a good frame",
+    "undecodable message": struct.pack(">BI", 0, 3) + b"\xff\xff\xff",
+}
+
+
+@pytest.mark.parametrize("bad", BAD_AFTER_TEXT.values(), ids=BAD_AFTER_TEXT.keys())
+async def test_malformed_data_mid_relay_is_a_protocol_error(upstream: Upstream, bad: bytes) -> None:
+    good = frames("fine ", "so far")
+    good = good[: good.rindex(b"\x02\x00\x00\x00")]  # without the end frame
+    upstream.plan.pieces = [(good, 0.0), (bad, 0.01)]
+    batches: list[list[Event]] = []
+
+    def sink(events: list[Event]) -> bool:
+        batches.append(events)
+        return True
+
+    async def nothing() -> None:
+        return None
+
+    async with upstream.post() as stream:
+        with pytest.raises(UpstreamError) as info:
+            await stream.relay(sink, nothing)
+    assert info.value.status == 502
+    assert "malformed" in info.value.text
+    assert "".join(texts(b) for b in batches) == "fine so far"
+
+
+async def test_async_for_reads_to_the_end(upstream: Upstream) -> None:
+    upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), 64, 0.0005)
+    async with upstream.post() as stream:
+        got = [texts(batch) async for batch in stream]
+        assert [b async for b in stream] == []  # ended stays ended
+    assert "".join(got) == fixture_text(FIXTURE)
