@@ -51,6 +51,12 @@ def protocol_error(exc: ProtocolError) -> UpstreamError:
     )
 
 
+def malformed(exc: ProtocolError | DecodeError) -> UpstreamError:
+    if isinstance(exc, DecodeError):
+        exc = ProtocolError(f"undecodable message: {exc}")
+    return protocol_error(exc)
+
+
 def unfinished() -> UpstreamError:
     return UpstreamError(
         code="unavailable",
@@ -226,11 +232,7 @@ class ConnectStream:
 
     async def _read(self, idle: IdleTimeout) -> bytes:
         try:
-            return await self._content.readany()
-        except asyncio.CancelledError:
-            if idle.timed_out():
-                raise self._timeout() from None
-            raise
+            return await self._await(idle, self._content.readany())
         except aiohttp.ClientError as exc:
             raise broken(exc) from exc
 
@@ -254,10 +256,8 @@ class ConnectStream:
                 if self._ended:
                     raise StopAsyncIteration
                 self._feed(await self._read(idle))
-        except ProtocolError as exc:
-            raise protocol_error(exc) from exc
-        except DecodeError as exc:
-            raise protocol_error(ProtocolError(f"undecodable message: {exc}")) from exc
+        except (ProtocolError, DecodeError) as exc:
+            raise malformed(exc) from exc
         finally:
             # Parked until the consumer asks again: its time is not the upstream's.
             idle.rest()
@@ -287,10 +287,8 @@ class ConnectStream:
                     idle.rest()
                     await drain()
                 idle.touch()
-        except ProtocolError as exc:
-            raise protocol_error(exc) from exc
-        except DecodeError as exc:
-            raise protocol_error(ProtocolError(f"undecodable message: {exc}")) from exc
+        except (ProtocolError, DecodeError) as exc:
+            raise malformed(exc) from exc
         finally:
             idle.rest()
 

@@ -136,22 +136,34 @@ def texts(events: list[Event]) -> str:
     return "".join(e.text for e in events if isinstance(e, Text))
 
 
+class Collector:
+    """A sink that keeps what it is handed; `ready` says whether it can take more."""
+
+    def __init__(self, ready: Callable[[], bool] = lambda: True) -> None:
+        self.batches: list[list[Event]] = []
+        self.ready = ready
+
+    def __call__(self, events: list[Event]) -> bool:
+        self.batches.append(events)
+        return self.ready()
+
+    @property
+    def text(self) -> str:
+        return "".join(texts(b) for b in self.batches)
+
+
+async def nothing() -> None:
+    """A drain with nothing to wait for."""
+
+
 async def relay_all(
     stream: ConnectStream,
     ready: Callable[[], bool] = lambda: True,
-    drain: Callable[[], Awaitable[None]] | None = None,
+    drain: Callable[[], Awaitable[None]] = nothing,
 ) -> list[list[Event]]:
-    batches: list[list[Event]] = []
-
-    def sink(events: list[Event]) -> bool:
-        batches.append(events)
-        return ready()
-
-    async def nothing() -> None:
-        return None
-
-    await stream.relay(sink, drain or nothing)
-    return batches
+    got = Collector(ready)
+    await stream.relay(got, drain)
+    return got.batches
 
 
 # (piece size, pause before each piece): one write, split frames, frames trickling in.
@@ -208,20 +220,12 @@ async def test_a_full_sink_is_drained_before_more(upstream: Upstream) -> None:
 async def test_text_before_an_error_trailer_reaches_the_sink(upstream: Upstream) -> None:
     error = b'{"error":{"code":"resource_exhausted","message":"Boom"}}'
     upstream.plan.pieces = [(frames("one ", "two", end=error), 0.0)]
-    batches: list[list[Event]] = []
-
-    def sink(events: list[Event]) -> bool:
-        batches.append(events)
-        return True
-
-    async def nothing() -> None:
-        return None
-
+    got = Collector()
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await stream.relay(sink, nothing)
+            await stream.relay(got, nothing)
     assert "Boom" in info.value.text
-    assert "".join(texts(b) for b in batches) == "one two"
+    assert got.text == "one two"
 
 
 async def test_a_dropped_connection_mid_relay_is_an_upstream_error(upstream: Upstream) -> None:
@@ -249,9 +253,6 @@ async def test_a_sink_error_ends_the_relay_and_the_connection(upstream: Upstream
 
     def sink(events: list[Event]) -> bool:
         raise ConnectionResetError("client gone")
-
-    async def nothing() -> None:
-        return None
 
     for _ in range(2):
         async with upstream.post() as stream:
@@ -301,21 +302,13 @@ async def test_malformed_data_mid_relay_is_a_protocol_error(upstream: Upstream, 
     good = frames("fine ", "so far")
     good = good[: good.rindex(b"\x02\x00\x00\x00")]  # without the end frame
     upstream.plan.pieces = [(good, 0.0), (bad, 0.01)]
-    batches: list[list[Event]] = []
-
-    def sink(events: list[Event]) -> bool:
-        batches.append(events)
-        return True
-
-    async def nothing() -> None:
-        return None
-
+    got = Collector()
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await stream.relay(sink, nothing)
+            await stream.relay(got, nothing)
     assert info.value.status == 502
     assert "malformed" in info.value.text
-    assert "".join(texts(b) for b in batches) == "fine so far"
+    assert got.text == "fine so far"
 
 
 async def test_async_for_reads_to_the_end(upstream: Upstream) -> None:
