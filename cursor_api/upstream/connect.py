@@ -114,11 +114,12 @@ def _gunzip(data: bytes | memoryview, limit: int) -> bytes:
 class EnvelopeDecoder:
     """Incremental decoder: feed it any split of the body, get complete frames back.
 
-    Each `feed` walks the new bytes once. Bytes of an unfinished envelope wait in a
-    bytearray (appends are amortized O(1), and deleting the consumed head is O(1) in
-    CPython); while a big envelope trickles in, `feed` only compares lengths until the
-    whole of it is there, so a frame split into n chunks costs O(n + size), not
-    O(n * size). After a ProtocolError the decoder stays failed.
+    Each `feed` walks the new bytes once, slicing payloads straight out of the bytes
+    read (one copy each). Bytes of an unfinished envelope wait in a bytearray (appends
+    are amortized O(1), and deleting the consumed head is O(1) in CPython); while a big
+    envelope trickles in, `feed` only compares lengths until the whole of it is there,
+    so a frame split into n chunks costs O(n + size), not O(n * size). After a
+    ProtocolError the decoder stays failed.
     """
 
     __slots__ = ("_buf", "_error", "_max", "_need")
@@ -137,17 +138,17 @@ class EnvelopeDecoder:
         buf = self._buf
         try:
             if not buf:
-                # Most reads start on a frame boundary: parse in place, copy only a tail.
-                with memoryview(data) as view:
-                    frames, pos = self._parse(view)
-                    if pos < len(view):
-                        buf += view[pos:]
+                # Most reads start on a frame boundary: parse in place, keep only a tail.
+                if type(data) is not bytes:
+                    data = bytes(data)
+                frames, pos = self._parse(data)
+                if pos < len(data):
+                    buf += memoryview(data)[pos:]
             else:
                 buf += data
                 if len(buf) < self._need:
                     return []
-                with memoryview(buf) as view:
-                    frames, pos = self._parse(view)
+                frames, pos = self._parse(bytes(buf))
                 del buf[:pos]
         except ProtocolError as exc:
             self._error = exc
@@ -158,24 +159,25 @@ class EnvelopeDecoder:
         )
         return frames
 
-    def _parse(self, view: memoryview) -> tuple[list[Frame], int]:
+    def _parse(self, data: bytes) -> tuple[list[Frame], int]:
         frames: list[Frame] = []
         pos = 0
-        end = len(view)
+        end = len(data)
         limit = self._max
         unpack = _HEADER.unpack_from
         while end - pos >= _HEADER_SIZE:
-            flags, length = unpack(view, pos)
+            flags, length = unpack(data, pos)
             if flags & ~KNOWN_FLAGS:
                 raise ProtocolError(
                     f"the upstream answered with non-Connect data (envelope flags "
-                    f"0x{flags:02x}): {_excerpt(view[pos:])}",
+                    f"0x{flags:02x}): {_excerpt(memoryview(data)[pos:])}",
                     frames=frames,
                 )
             if length > limit:
                 raise ProtocolError(
                     f"an envelope declares {length} bytes, over the {limit}-byte limit; "
-                    f"the upstream answered with non-Connect data: {_excerpt(view[pos:])}",
+                    f"the upstream answered with non-Connect data: "
+                    f"{_excerpt(memoryview(data)[pos:])}",
                     frames=frames,
                 )
             start = pos + _HEADER_SIZE
@@ -184,12 +186,12 @@ class EnvelopeDecoder:
             pos = start + length
             if flags & COMPRESSED:
                 try:
-                    payload = _gunzip(view[start:pos], limit)
+                    payload = _gunzip(data[start:pos], limit)
                 except ProtocolError as exc:
                     exc.frames = frames
                     raise
             else:
-                payload = bytes(view[start:pos])
+                payload = data[start:pos]
             frames.append(Frame(flags, payload))
         return frames, pos
 

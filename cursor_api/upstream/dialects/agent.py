@@ -125,6 +125,9 @@ def _request_context(config: Config) -> ag.RequestContext:
     )
 
 
+_server_message = ag.AgentServerMessage.FromString
+
+
 class AgentRun:
     """One turn: the RunSSE stream, its ordered appends and the heartbeat task."""
 
@@ -189,7 +192,7 @@ class AgentRun:
     def _handle(self, payload: bytes, events: list[Event]) -> bool | Awaitable[None]:
         """Act on one server message: True when the turn has ended, or the demand to answer."""
         try:
-            message = ag.AgentServerMessage.FromString(payload)
+            message = _server_message(payload)
         except DecodeError as exc:
             raise protocol_error(ProtocolError(f"undecodable AgentServerMessage: {exc}")) from exc
         kind = message.WhichOneof("message")
@@ -207,10 +210,11 @@ class AgentRun:
         kind = update.WhichOneof("message")
         if kind == "text_delta":
             delta = update.text_delta
+            text = delta.text
             if delta.is_server_notice:
-                events.append(Notice(delta.text))
-            elif delta.text:
-                events.append(Text(delta.text))
+                events.append(Notice(text))
+            elif text:
+                events.append(Text(text))
         elif kind == "thinking_delta":
             if update.thinking_delta.text:
                 events.append(Thinking(update.thinking_delta.text))
