@@ -245,6 +245,8 @@ def direct_call(
 
 
 def start_fake(port: int, delay: float) -> subprocess.Popen[bytes]:
+    """The fake upstream, listening before it returns: the service's start-up asks it
+    for the model list."""
     code = (
         "import asyncio,sys\n"
         "from aiohttp import web\n"
@@ -254,7 +256,13 @@ def start_fake(port: int, delay: float) -> subprocess.Popen[bytes]:
         " prompt=None))\n"
         f"web.run_app(fake.app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
     )
-    return subprocess.Popen([*pin(OTHER_CPUS), sys.executable, "-c", code], cwd=ROOT)
+    fake = subprocess.Popen([*pin(OTHER_CPUS), sys.executable, "-c", code], cwd=ROOT)
+    try:
+        wait_port(port)
+    except BaseException:
+        stop(fake)
+        raise
+    return fake
 
 
 def start_service(
@@ -305,11 +313,6 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
     upstream = f"http://127.0.0.1:{fake_port}"
     token = make_token("auth0|user_bench")
     fake = start_fake(fake_port, cell.delay)
-    try:
-        wait_port(fake_port)  # before the service, whose start-up fetches the model list
-    except BaseException:
-        stop(fake)
-        raise
     service = start_service(service_port, upstream, cell.dialect, folder, token)
     # At C=1 the floors (and a baseline checkout) run beside the service, and all take
     # turns in five rounds, so a change in the machine's speed hits them alike.
@@ -385,11 +388,10 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
         "rps": prox.rps,
         "direct_rps": dire.rps,
         "cpu_ms_per_req": cpu * 1000 / requests,
-        "relay_cpu_ms_per_req": other_cpu.get("relay", NAN) * 1000 / (other_requests * rounds),
-        "splice_cpu_ms_per_req": other_cpu.get("splice", NAN) * 1000 / (other_requests * rounds),
-        "baseline_cpu_ms_per_req": other_cpu.get("baseline", NAN)
-        * 1000
-        / (other_requests * rounds),
+        **{
+            f"{name}_cpu_ms_per_req": other_cpu.get(name, NAN) * 1000 / (other_requests * rounds)
+            for name in ("relay", "splice", "baseline")
+        },
         "idle_rss_mb": idle_rss,
         "peak_rss_mb": peak_rss,
         "errors": prox.errors + dire.errors,
@@ -404,11 +406,6 @@ async def open_streams(folder: Path, streams: int) -> dict[str, float]:
     upstream = f"http://127.0.0.1:{fake_port}"
     token = make_token("auth0|user_bench")
     fake = start_fake(fake_port, 0.02)  # 100 frames, 2 s per stream
-    try:
-        wait_port(fake_port)
-    except BaseException:
-        stop(fake)
-        raise
     service = start_service(service_port, upstream, "legacy", folder, token)
     try:
         wait_port(service_port)

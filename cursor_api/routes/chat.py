@@ -321,7 +321,7 @@ async def _collect(
             answer.take(batch)
             return True
 
-        await events.relay(keep, _ready)
+        await events.relay(keep)
     except UpstreamError as exc:
         raise upstream_api_error(exc, request.app[keys.config_key]) from exc
     answer.flush()
@@ -348,10 +348,6 @@ async def _collect(
         "usage": usage,
     }
     return web.Response(body=_dumps(payload).encode(), content_type="application/json")
-
-
-async def _ready() -> None:
-    """A drain with nothing to wait for."""
 
 
 class ChunkWriter:

@@ -69,6 +69,10 @@ def _never() -> None:
     return None
 
 
+async def _nothing_to_drain() -> None:
+    return None
+
+
 class ConnectStream:
     """The answer events of one Connect streaming response, one list per network read.
 
@@ -180,28 +184,27 @@ class ConnectStream:
     def _pump(self, sink: Sink) -> int:
         """Hand `sink` everything that has arrived; say why it stopped."""
         content = self._content
-        while True:
+        while not self._ended:
+            if self._next >= len(self._frames):
+                # The current read is handled: take the next one, if it is there.
+                try:
+                    chunk = content.read_nowait()
+                except aiohttp.ClientError as exc:
+                    raise broken(exc) from exc
+                if not chunk and not content.at_eof():
+                    return _WAIT
+                if self._idle is not None:
+                    self._idle.touch()
+                self._feed(chunk)
             events: list[Event] = []
             demand = self._take(events)
             ready = sink(events) if events else True
             if demand is not None:
                 self._demand = demand
                 return _DEMAND
-            if self._ended:
-                return _ENDED
-            if not ready:
+            if not ready and not self._ended:
                 return _FULL
-            if self._next < len(self._frames):
-                continue  # the end-of-stream frame behind the events just handed over
-            try:
-                chunk = content.read_nowait()
-            except aiohttp.ClientError as exc:
-                raise broken(exc) from exc
-            if not chunk and not content.at_eof():
-                return _WAIT
-            if self._idle is not None:
-                self._idle.touch()
-            self._feed(chunk)
+        return _ENDED
 
     # -- errors -----------------------------------------------------------------------
 
@@ -264,7 +267,9 @@ class ConnectStream:
 
     # -- everything from the data callback --------------------------------------------
 
-    async def relay(self, sink: Sink, drain: Callable[[], Awaitable[None]]) -> None:
+    async def relay(
+        self, sink: Sink, drain: Callable[[], Awaitable[None]] = _nothing_to_drain
+    ) -> None:
         """Hand each read's events to `sink` as they arrive, until the stream ends.
 
         `sink` runs inside the connection's data callback and must not block; when it

@@ -152,17 +152,13 @@ class Collector:
         return "".join(texts(b) for b in self.batches)
 
 
-async def nothing() -> None:
-    """A drain with nothing to wait for."""
-
-
 async def relay_all(
     stream: ConnectStream,
     ready: Callable[[], bool] = lambda: True,
-    drain: Callable[[], Awaitable[None]] = nothing,
+    drain: Callable[[], Awaitable[None]] | None = None,
 ) -> list[list[Event]]:
     got = Collector(ready)
-    await stream.relay(got, drain)
+    await (stream.relay(got, drain) if drain else stream.relay(got))
     return got.batches
 
 
@@ -223,7 +219,7 @@ async def test_text_before_an_error_trailer_reaches_the_sink(upstream: Upstream)
     got = Collector()
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await stream.relay(got, nothing)
+            await stream.relay(got)
     assert "Boom" in info.value.text
     assert got.text == "one two"
 
@@ -257,7 +253,7 @@ async def test_a_sink_error_ends_the_relay_and_the_connection(upstream: Upstream
     for _ in range(2):
         async with upstream.post() as stream:
             with pytest.raises(ConnectionResetError):
-                await stream.relay(sink, nothing)
+                await stream.relay(sink)
     # An unfinished body is never pooled: the second request had a new connection.
     assert len(set(upstream.plan.peers)) == 2
 
@@ -305,7 +301,7 @@ async def test_malformed_data_mid_relay_is_a_protocol_error(upstream: Upstream, 
     got = Collector()
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await stream.relay(got, nothing)
+            await stream.relay(got)
     assert info.value.status == 502
     assert "malformed" in info.value.text
     assert got.text == "fine so far"
