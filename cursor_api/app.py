@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import suppress
 
 import aiohttp
 from aiohttp import web
 
 from . import account, keys
 from .catalog import ModelCatalog
-from .config import Config
+from .config import AUTO_CLIENT_VERSION, Config
 from .logs import RequestLog
 from .middlewares import error_middleware
 from .pool import TokenPool
@@ -20,6 +21,7 @@ from .routes import admin, setup_routes
 from .settings import Settings
 from .tokens import TokenStore
 from .upstream.client import UpstreamClient
+from .upstream.client_version import InstallScriptVersion
 from .upstream.dialects import make_dialect
 from .upstream.types import ModelInfo
 
@@ -70,6 +72,8 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         dialect = make_dialect(client, config)
         app[keys.upstream_key] = client
         app[keys.dialect_key] = dialect
+        # Before anything calls the upstream: the first call already sends the build.
+        follow = await _follow_client_version(config, client)
         pool = app[keys.pool_key]
 
         async def fetch() -> list[ModelInfo]:
@@ -82,3 +86,18 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
             catalog.refresh_soon()
         yield
         await catalog.close()
+        if follow is not None:
+            follow.cancel()
+            with suppress(asyncio.CancelledError):
+                await follow
+
+
+async def _follow_client_version(
+    config: Config, client: UpstreamClient
+) -> asyncio.Task[None] | None:
+    """With CURSOR_CLIENT_VERSION=auto: read the current CLI build now, then once a day."""
+    if config.client_version != AUTO_CLIENT_VERSION:
+        return None
+    watcher = InstallScriptVersion(client, config.cursor_install_url)
+    await watcher.refresh()
+    return asyncio.get_running_loop().create_task(watcher.run())

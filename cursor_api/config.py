@@ -21,14 +21,18 @@ VISION_ALIASES: dict[str, VisionAbility] = {
     "base64-http": "all",
 }
 
-# Client versions each dialect was seen working with in public ports (PROTOCOL §7, §9).
+# Client versions each dialect was seen working with in public ports (PROTOCOL §7, §9;
+# the agent one is the CLI build current in October 2026, docs/agent-protocol.md).
 DEFAULT_CLIENT_VERSION: dict[Dialect, str] = {
-    "agent": "cli-2026.09.23-86fc751",
+    "agent": "cli-2026.10.01-e373342",
     "unified": "2.6.21",
     "legacy": "0.42.5",
 }
 
 DEFAULT_INSTRUCTIONS = "Respond in Chinese by default"
+# CURSOR_CLIENT_VERSION=auto reads the current CLI build from this install script.
+AUTO_CLIENT_VERSION = "auto"
+DEFAULT_INSTALL_URL = "https://cursor.com/install"
 
 
 class ConfigError(ValueError):
@@ -58,7 +62,9 @@ class Config:
     cursor_web_url: str = "https://www.cursor.com"
     request_body_limit_mb: float = 2
     request_logs_limit: int = 1000
+    # "auto": the current CLI build, read from `cursor_install_url` (client_version.py).
     client_version: str = ""
+    cursor_install_url: str = DEFAULT_INSTALL_URL
     timezone: str = "Asia/Shanghai"
     upstream_timeout_s: float = 30.0
     shutdown_grace_s: float = 30.0
@@ -110,6 +116,14 @@ class Config:
         prefix = r.text("ROUTE_PREFIX", "").rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ConfigError(f"ROUTE_PREFIX={prefix!r} must start with '/' (e.g. /cursor)")
+        version = r.text("CURSOR_CLIENT_VERSION", "")
+        if version.lower() == AUTO_CLIENT_VERSION:
+            version = AUTO_CLIENT_VERSION
+            if protocol != "agent":
+                raise ConfigError(
+                    "CURSOR_CLIENT_VERSION=auto reads Cursor's CLI build, which only the agent "
+                    "dialect sends: set UPSTREAM_PROTOCOL=agent or an explicit version"
+                )
         instructions = env.get("DEFAULT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS)
         # A single space is the documented way to send no instructions at all.
         if instructions == " ":
@@ -134,7 +148,8 @@ class Config:
             cursor_web_url=r.url("CURSOR_WEB_URL", "https://www.cursor.com"),
             request_body_limit_mb=r.number("REQUEST_BODY_LIMIT_MB", 2, low=0.001),
             request_logs_limit=r.integer("REQUEST_LOGS_LIMIT", 1000, low=1, high=1_000_000),
-            client_version=r.text("CURSOR_CLIENT_VERSION", ""),
+            client_version=version,
+            cursor_install_url=r.url("CURSOR_INSTALL_URL", DEFAULT_INSTALL_URL),
             timezone=r.text("CURSOR_TIMEZONE", "Asia/Shanghai"),
             upstream_timeout_s=r.number("UPSTREAM_TIMEOUT_S", 30, low=0.1),
             shutdown_grace_s=r.number("SHUTDOWN_GRACE_S", 30, low=0),

@@ -130,7 +130,7 @@ async def test_fake_really_waits_for_demands(
         "authorization": f"Bearer {make_token()}",
         "x-request-id": request_id,
         "x-cursor-client-type": "cli",
-        "x-cursor-client-version": "cli-2026.09.23-86fc751",
+        "x-cursor-client-version": "cli-2026.10.01-e373342",
         "x-cursor-streaming": "true",
         "x-ghost-mode": "true",
         "connect-protocol-version": "1",

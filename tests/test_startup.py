@@ -53,7 +53,7 @@ def test_defaults_and_aliases() -> None:
     assert config.vision_ability == "all"
     assert config.default_instructions == ""
     assert config.upstream_protocol == "agent"
-    assert config.client_version == "cli-2026.09.23-86fc751"
+    assert config.client_version == "cli-2026.10.01-e373342"
     assert Config.from_env({"AUTH_TOKEN": "k", "UPSTREAM_PROTOCOL": "legacy"}).client_version == (
         "0.42.5"
     )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..config import Config
+from ..config import AUTO_CLIENT_VERSION, DEFAULT_CLIENT_VERSION, Config
 from .connect import parse_error_body
 from .errors import UpstreamError
 
@@ -49,6 +49,13 @@ class UpstreamClient:
         self.session = session
         self.config = config
         self.timeout = config.upstream_timeout_s
+        # What `x-cursor-client-version` says; with `auto`, client_version.py keeps it
+        # current (the built-in default until the install script has been read).
+        self.client_version = (
+            DEFAULT_CLIENT_VERSION["agent"]
+            if config.client_version == AUTO_CLIENT_VERSION
+            else config.client_version
+        )
         base = config.upstream_url
         self.real_host = urlsplit(base).netloc
         self.web_base = config.cursor_web_url
@@ -137,6 +144,37 @@ class UpstreamClient:
             raise silent(url, self.timeout) from None
         except (aiohttp.ClientError, ValueError) as exc:
             raise unreachable(url, exc) from exc
+
+    async def get_text(self, url: str, limit: int, *, within: float) -> str:
+        """GET a text document of at most `limit` bytes; UpstreamError on any failure."""
+        try:
+            async with asyncio.timeout(within):
+                async with self.session.get(url) as resp:
+                    data = await resp.content.read(limit + 1)
+                    if resp.status != 200:
+                        raise UpstreamError(
+                            "unavailable",
+                            f"{url} answered HTTP {resp.status}",
+                            http_status=resp.status,
+                            status_override=502,
+                        )
+        except TimeoutError:
+            raise UpstreamError(
+                "deadline_exceeded",
+                f"{url} did not answer within {within:g} s",
+                status_override=504,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                "unavailable",
+                f"cannot read {url}: {exc or type(exc).__name__}",
+                status_override=502,
+            ) from exc
+        if len(data) > limit:
+            raise UpstreamError(
+                "resource_exhausted", f"{url} is larger than {limit} bytes", status_override=502
+            )
+        return data.decode("utf-8", "replace")
 
 
 def broken(exc: BaseException) -> UpstreamError:

@@ -138,7 +138,7 @@ class AgentRun:
         self.config = config
         self.turn = turn
         self.request_id = turn.request_id
-        self.headers = agent_headers(config, token, self.request_id)
+        self.headers = agent_headers(client, token, self.request_id)
         self.blobs: dict[bytes, bytes] = {}
         self.seqno = 0
         self.append_lock = asyncio.Lock()
@@ -279,14 +279,14 @@ class AgentRun:
         await self.append(ag.AgentClientMessage(interaction_response=response))
 
 
-def agent_headers(config: Config, token: TokenEntry, request_id: str) -> dict[str, str]:
+def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
     """CLI-style headers; no checksum is needed on this transport (research §1.5)."""
     return {
         "authorization": f"Bearer {token.token}",
         "connect-protocol-version": "1",
         "user-agent": "connect-es/1.6.1",
         "x-cursor-client-type": "cli",
-        "x-cursor-client-version": config.client_version,
+        "x-cursor-client-version": client.client_version,
         "x-ghost-mode": "true",
         "x-request-id": request_id,
         # Without it replies may land only in KV blobs (research §1.5, YK).
@@ -327,7 +327,7 @@ class AgentDialect:
 
     async def list_models(self, token: TokenEntry) -> list[ModelInfo]:
         headers = {
-            **agent_headers(self.config, token, new_uuid()),
+            **agent_headers(self.client, token, new_uuid()),
             "content-type": "application/proto",
         }
         body = await self.client.unary(MODELS_PATH, b"", headers)

@@ -81,7 +81,7 @@ def parse_frame(payload: bytes, events: list[Event]) -> None:
         events.append(Prompt(message.filled_prompt))
 
 
-def common_headers(config: Config, token: TokenEntry, request_id: str) -> dict[str, str]:
+def common_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
     """The headers of PROTOCOL §1 shared by the pre-agent dialects."""
     return {
         "authorization": f"Bearer {token.token}",
@@ -89,8 +89,8 @@ def common_headers(config: Config, token: TokenEntry, request_id: str) -> dict[s
         "connect-protocol-version": "1",
         "user-agent": "connect-es/1.6.1",
         "x-cursor-checksum": token.checksum,
-        "x-cursor-client-version": config.client_version,
-        "x-cursor-timezone": config.timezone,
+        "x-cursor-client-version": client.client_version,
+        "x-cursor-timezone": client.config.timezone,
         "x-ghost-mode": "true",
         "x-request-id": request_id,
         "x-amzn-trace-id": f"Root={request_id}",
@@ -108,7 +108,7 @@ class LegacyDialect:
 
     def headers(self, token: TokenEntry, request_id: str) -> dict[str, str]:
         return {
-            **common_headers(self.config, token, request_id),
+            **common_headers(self.client, token, request_id),
             "content-type": "application/connect+proto",
             "x-client-key": checksum.random_hash(),
         }
@@ -124,5 +124,5 @@ class LegacyDialect:
             yield events
 
     async def list_models(self, token: TokenEntry) -> list[ModelInfo]:
-        headers = common_headers(self.config, token, new_uuid())
+        headers = common_headers(self.client, token, new_uuid())
         return await available_models(self.client, headers)

@@ -116,7 +116,7 @@ class UnifiedDialect:
 
     def headers(self, token: TokenEntry, request_id: str) -> dict[str, str]:
         return {
-            **common_headers(self.config, token, request_id),
+            **common_headers(self.client, token, request_id),
             "x-client-key": checksum.hash_for(token.token),
             "x-session-id": session_id(token.token),
             "x-cursor-config-version": new_uuid(),
