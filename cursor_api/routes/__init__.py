@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..core import serve
+from ..frontends import openai_chat
 from . import admin
-from .chat import chat_completions
 from .logs import post_logs
 from .models import list_models
 from .tokens import setup as setup_token_routes
 
 
 def setup_routes(app: web.Application, prefix: str) -> None:
-    app.router.add_post(f"{prefix}/v1/chat/completions", chat_completions)
+    app.router.add_post(f"{prefix}/v1/chat/completions", serve.handler(openai_chat.FRONT_END))
     app.router.add_get(f"{prefix}/v1/models", list_models)
     app.router.add_post("/logs", post_logs)
     admin.setup_pages(app.router)

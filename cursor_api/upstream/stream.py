@@ -1,25 +1,22 @@
-"""Reading a Connect streaming body: by awaiting each read, or from the read callback.
+"""Reading a Connect streaming body: one list of decoded events per network read.
 
-`async for events in stream` wakes the handler task once per network read: a future,
-a task step and a chain of coroutine frames. With frames a few ms apart that wake-up
-costs more CPU than decoding the frame, so `relay(sink)` does the decoding, and the
-consumer's writing, inside the upstream connection's data callback instead. For that
-it wraps the connection's protocol while it relays (`transport.set_protocol`): aiohttp
-still parses the HTTP framing into the response's StreamReader, and the wrapper takes
-the body out of it as soon as it lands. Both ways share one decoder and one frame
-cursor, so a consumer can read some events one way and the rest the other.
+The body comes from any transport as an async iterator of byte chunks (aiohttp's
+`response.content.iter_any()` for HTTP/1.1; an HTTP/2 stream's data the same way),
+so every transport gives the dialects the same decoded frames. The transport that
+opened the body closes it; this reader only stops pulling from it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import aiohttp
 from google.protobuf.message import DecodeError
 
-from .client import UpstreamClient, broken, silent
+from ..config import Config
+from .client import broken, silent
 from .connect import EnvelopeDecoder, Frame, ProtocolError, parse_end_stream
 from .errors import UpstreamError
 from .idle import IdleTimeout
@@ -30,17 +27,7 @@ from .types import Event
 # (the agent dialect answering a server demand); None/False otherwise.
 FrameParser = Callable[[bytes, list[Event]], "bool | Awaitable[None] | None"]
 
-# Takes the events of one read; False when its consumer is backed up and `relay`
-# must await the consumer's drain before handing it more.
-Sink = Callable[[list[Event]], bool]
-
 T = TypeVar("T")
-
-# What `_pump` stopped at.
-_WAIT: Final = 0  # everything that has arrived is handled
-_ENDED: Final = 1  # the turn is over
-_DEMAND: Final = 2  # a server demand must be answered first
-_FULL: Final = 3  # the sink asked for a drain
 
 
 def protocol_error(exc: ProtocolError) -> UpstreamError:
@@ -69,25 +56,22 @@ def _never() -> None:
     return None
 
 
-async def _nothing_to_drain() -> None:
-    return None
-
-
 class ConnectStream:
-    """The answer events of one Connect streaming response, one list per network read.
+    """The answer events of one Connect streaming body, one list per network read.
 
-    The first read must come within UPSTREAM_TIMEOUT_S, later ones within `idle_s`
-    (STREAM_IDLE_S unless given, named `idle_setting` in the error). `after_read` runs
-    after each read and may raise to end the stream. The stream ends after the
-    end-of-stream frame or a frame `parse` says ends the turn; it raises UpstreamError
-    for an error trailer, a malformed or truncated body, or silence.
+    `chunks` yields the body's bytes as they arrive and stops at its end; a
+    transport failure inside it (aiohttp.ClientError, OSError) becomes an
+    UpstreamError here, or the transport raises UpstreamError itself. The first read
+    must come within UPSTREAM_TIMEOUT_S, later ones within `idle_s` (STREAM_IDLE_S
+    unless given, named `idle_setting` in the error). `after_read` runs after each
+    read and may raise to end the stream. The stream ends after the end-of-stream
+    frame or a frame `parse` says ends the turn; it raises UpstreamError for an error
+    trailer, a malformed or truncated body, or silence.
     """
 
     __slots__ = (
         "_after_read",
-        "_content",
         "_decoder",
-        "_demand",
         "_ended",
         "_first",
         "_first_limit",
@@ -97,24 +81,25 @@ class ConnectStream:
         "_limit",
         "_next",
         "_parse",
-        "_resp",
+        "_read_chunk",
         "_stream_name",
+        "_url",
     )
 
     def __init__(
         self,
-        client: UpstreamClient,
-        resp: aiohttp.ClientResponse,
+        config: Config,
+        chunks: AsyncIterator[bytes],
         parse: FrameParser,
         *,
+        url: str,
         idle_s: float | None = None,
         idle_setting: str = "STREAM_IDLE_S",
         stream_name: str = "upstream stream",
         after_read: Callable[[], None] = _never,
     ) -> None:
-        config = client.config
-        self._resp = resp
-        self._content = resp.content
+        self._read_chunk = chunks.__anext__
+        self._url = url
         self._parse = parse
         self._after_read = after_read
         self._first_limit = config.upstream_timeout_s
@@ -124,12 +109,9 @@ class ConnectStream:
         self._decoder = EnvelopeDecoder()
         self._frames: list[Frame] = []  # the current read's frames
         self._next = 0  # the first of them not parsed yet
-        self._demand: Awaitable[None] | None = None
         self._ended = False
         self._first = True
         self._idle: IdleTimeout | None = None
-
-    # -- the shared, synchronous part -------------------------------------------------
 
     def _take(self, events: list[Event]) -> Awaitable[None] | None:
         """Parse the current read's remaining frames into `events`.
@@ -169,7 +151,7 @@ class ConnectStream:
             self._next = i
 
     def _feed(self, chunk: bytes) -> None:
-        """One network read: its frames become the current ones."""
+        """One network read (b"" at the body's end): its frames become the current ones."""
         self._after_read()
         if self._first:
             self._first = False
@@ -181,36 +163,9 @@ class ConnectStream:
         self._frames = self._decoder.feed(chunk)
         self._next = 0
 
-    def _pump(self, sink: Sink) -> int:
-        """Hand `sink` everything that has arrived; say why it stopped."""
-        content = self._content
-        while not self._ended:
-            if self._next >= len(self._frames):
-                # The current read is handled: take the next one, if it is there.
-                try:
-                    chunk = content.read_nowait()
-                except aiohttp.ClientError as exc:
-                    raise broken(exc) from exc
-                if not chunk and not content.at_eof():
-                    return _WAIT
-                if self._idle is not None:
-                    self._idle.touch()
-                self._feed(chunk)
-            events: list[Event] = []
-            demand = self._take(events)
-            ready = sink(events) if events else True
-            if demand is not None:
-                self._demand = demand
-                return _DEMAND
-            if not ready and not self._ended:
-                return _FULL
-        return _ENDED
-
-    # -- errors -----------------------------------------------------------------------
-
     def _timeout(self) -> UpstreamError:
         if self._first:
-            return silent(str(self._resp.url), self._first_limit)
+            return silent(self._url, self._first_limit)
         return UpstreamError(
             code="deadline_exceeded",
             message=f"the Cursor {self._stream_name} went silent for {self._limit:g} s "
@@ -218,14 +173,8 @@ class ConnectStream:
             status_override=504,
         )
 
-    def _start(self) -> IdleTimeout:
-        if self._idle is None:
-            self._idle = IdleTimeout(self._first_limit if self._first else self._limit).start()
-        self._idle.touch()
-        return self._idle
-
     async def _await(self, idle: IdleTimeout, awaitable: Awaitable[T]) -> T:
-        """Await upstream work (relayed reads, a demand's answer) under the idle limit."""
+        """Await upstream work (a read, a demand's answer) under the idle limit."""
         try:
             return await awaitable
         except asyncio.CancelledError:
@@ -235,18 +184,21 @@ class ConnectStream:
 
     async def _read(self, idle: IdleTimeout) -> bytes:
         try:
-            return await self._await(idle, self._content.readany())
-        except aiohttp.ClientError as exc:
+            return await self._await(idle, self._read_chunk())
+        except StopAsyncIteration:
+            return b""
+        except (aiohttp.ClientError, OSError) as exc:
             raise broken(exc) from exc
-
-    # -- one read at a time -----------------------------------------------------------
 
     def __aiter__(self) -> ConnectStream:
         return self
 
     async def __anext__(self) -> list[Event]:
         events: list[Event] = []
-        idle = self._start()
+        idle = self._idle
+        if idle is None:
+            idle = self._idle = IdleTimeout(self._first_limit).start()
+        idle.touch()
         try:
             while True:
                 demand = self._take(events)
@@ -259,129 +211,38 @@ class ConnectStream:
                 if self._ended:
                     raise StopAsyncIteration
                 self._feed(await self._read(idle))
+                idle.touch()
         except (ProtocolError, DecodeError) as exc:
             raise malformed(exc) from exc
         finally:
             # Parked until the consumer asks again: its time is not the upstream's.
             idle.rest()
 
-    # -- everything from the data callback --------------------------------------------
-
-    async def relay(
-        self, sink: Sink, drain: Callable[[], Awaitable[None]] = _nothing_to_drain
-    ) -> None:
-        """Hand each read's events to `sink` as they arrive, until the stream ends.
-
-        `sink` runs inside the connection's data callback and must not block; when it
-        returns False, `drain` is awaited before more is handed over. Raises what
-        `async for` would, and whatever `sink` raises.
-        """
-        idle = self._start()
-        try:
-            while True:
-                outcome = self._pump(sink)
-                if outcome == _WAIT:
-                    outcome = await self._tap(idle, sink)
-                if outcome == _ENDED:
-                    return
-                if outcome == _DEMAND:
-                    demand, self._demand = self._demand, None
-                    assert demand is not None
-                    await self._await(idle, demand)
-                elif outcome == _FULL:
-                    idle.rest()
-                    await drain()
-                idle.touch()
-        except (ProtocolError, DecodeError) as exc:
-            raise malformed(exc) from exc
-        finally:
-            idle.rest()
-
-    async def _tap(self, idle: IdleTimeout, sink: Sink) -> int:
-        """Pump from inside the connection's callbacks until that stops for a reason."""
-        connection = self._resp.connection
-        transport = connection.transport if connection is not None else None
-        if transport is None:
-            # No live connection to tap (released or lost): whatever is left comes
-            # through the StreamReader.
-            self._feed(await self._read(idle))
-            return self._pump(sink)
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        inner = cast(asyncio.Protocol, transport.get_protocol())
-        tap = _Tap(inner, transport, self, sink, done)
-        transport.set_protocol(tap)
-        try:
-            return await self._await(idle, done)
-        finally:
-            tap.untap()
-
     async def aclose(self) -> None:
-        """Stop reading; the response itself is closed by whoever opened it."""
+        """Stop reading; the body itself is closed by the transport that opened it."""
         self._ended = True
         if self._idle is not None:
             self._idle.stop()
 
 
-class _Tap(asyncio.Protocol):
-    """Stands in for aiohttp's protocol on the upstream connection while relaying.
-
-    Every callback goes to aiohttp's protocol first, so the HTTP parsing, the
-    connection's state and its return to the pool stay aiohttp's; after a read the
-    stream pumps what landed in the response body.
-    """
-
-    __slots__ = ("done", "inner", "sink", "stream", "transport")
-
-    def __init__(
-        self,
-        inner: asyncio.Protocol,
-        transport: asyncio.BaseTransport,
-        stream: ConnectStream,
-        sink: Sink,
-        done: asyncio.Future[int],
-    ) -> None:
-        self.inner = inner
-        self.transport = transport
-        self.stream = stream
-        self.sink = sink
-        self.done = done
-
-    def untap(self) -> None:
-        """Give the connection back to aiohttp's protocol (before it can be reused)."""
-        if self.transport.get_protocol() is self:
-            self.transport.set_protocol(self.inner)
-
-    def _pump(self) -> None:
-        if self.done.done():
-            return
-        try:
-            outcome = self.stream._pump(self.sink)
-        except Exception as exc:  # handed to the relaying task, which raises it
-            self.untap()
-            self.done.set_exception(exc)
-            return
-        if outcome != _WAIT:
-            self.untap()
-            self.done.set_result(outcome)
-
-    def data_received(self, data: bytes) -> None:
-        self.inner.data_received(data)
-        self._pump()
-
-    def eof_received(self) -> bool | None:
-        keep_open = self.inner.eof_received()
-        self._pump()
-        return keep_open
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.inner.connection_lost(exc)
-        self._pump()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.inner.connection_made(transport)
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
+def body_events(
+    config: Config,
+    resp: aiohttp.ClientResponse,
+    parse: FrameParser,
+    *,
+    idle_s: float | None = None,
+    idle_setting: str = "STREAM_IDLE_S",
+    stream_name: str = "upstream stream",
+    after_read: Callable[[], None] = _never,
+) -> ConnectStream:
+    """The events of an aiohttp (HTTP/1.1) response, read through its public content API."""
+    return ConnectStream(
+        config,
+        resp.content.iter_any(),
+        parse,
+        url=str(resp.url),
+        idle_s=idle_s,
+        idle_setting=idle_setting,
+        stream_name=stream_name,
+        after_read=after_read,
+    )

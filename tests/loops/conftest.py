@@ -1,6 +1,6 @@
 """Tests here run once per event loop the service may run on: asyncio, and uvloop
-(`python -m cursor_api` picks it when installed). Code that swaps protocols on live
-transports behaves differently on each."""
+(`python -m cursor_api` picks it when installed): their transports differ in how
+reads and writes are batched."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""ConnectStream: `async for` and `relay` (reading from the connection's data callback).
+"""ConnectStream: one list of decoded events per network read, from any chunk source.
 
 A small real server writes a captured body in chosen pieces; the client side is the
 service's own UpstreamClient on a real socket, over plain TCP and TLS, on both event
-loops (see conftest.py here).
+loops (see conftest.py here), read through aiohttp's public `content.iter_any()`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import ssl
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from cursor_api.upstream.connect import EnvelopeDecoder, encode_envelope
 from cursor_api.upstream.dialects.legacy import parse_frame
 from cursor_api.upstream.errors import UpstreamError
 from cursor_api.upstream.proto import aiserver_pb2 as pb
-from cursor_api.upstream.stream import ConnectStream
+from cursor_api.upstream.stream import ConnectStream, body_events
 from cursor_api.upstream.types import Event, Text
 
 from ..conftest import fixture_bytes, fixture_text
@@ -97,7 +97,7 @@ class Upstream:
     @asynccontextmanager
     async def post(self) -> AsyncIterator[ConnectStream]:
         async with self.client.post("/stream", b"", {}) as resp:
-            stream = ConnectStream(self.client, resp, parse_frame)
+            stream = body_events(self.client.config, resp, parse_frame)
             try:
                 yield stream
             finally:
@@ -137,29 +137,23 @@ def texts(events: list[Event]) -> str:
 
 
 class Collector:
-    """A sink that keeps what it is handed; `ready` says whether it can take more."""
+    """Reads a stream to its end or its error, keeping each read's events."""
 
-    def __init__(self, ready: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self) -> None:
         self.batches: list[list[Event]] = []
-        self.ready = ready
 
-    def __call__(self, events: list[Event]) -> bool:
-        self.batches.append(events)
-        return self.ready()
+    async def read(self, stream: ConnectStream) -> list[list[Event]]:
+        async for batch in stream:
+            self.batches.append(batch)
+        return self.batches
 
     @property
     def text(self) -> str:
         return "".join(texts(b) for b in self.batches)
 
 
-async def relay_all(
-    stream: ConnectStream,
-    ready: Callable[[], bool] = lambda: True,
-    drain: Callable[[], Awaitable[None]] | None = None,
-) -> list[list[Event]]:
-    got = Collector(ready)
-    await (stream.relay(got, drain) if drain else stream.relay(got))
-    return got.batches
+async def read_all(stream: ConnectStream) -> list[list[Event]]:
+    return await Collector().read(stream)
 
 
 # (piece size, pause before each piece): one write, split frames, frames trickling in.
@@ -172,21 +166,21 @@ SPLITS = {
 
 
 @pytest.mark.parametrize(("size", "delay"), SPLITS.values(), ids=SPLITS.keys())
-async def test_relay_gives_every_byte_and_the_connection_back(
+async def test_every_byte_arrives_and_the_connection_goes_back(
     upstream: Upstream, size: int, delay: float
 ) -> None:
     upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), size, delay)
     for _ in range(2):
         async with upstream.post() as stream:
-            batches = await relay_all(stream)
+            batches = await read_all(stream)
         assert "".join(texts(b) for b in batches) == fixture_text(FIXTURE)
         if delay:
-            assert len(batches) > 10  # handed over read by read, from the callback
-    # One connection for both: relaying left aiohttp's protocol in charge of it.
+            assert len(batches) > 10  # handed over read by read
+    # One connection for both: a fully read body returns it to aiohttp's pool.
     assert len(set(upstream.plan.peers)) == 1
 
 
-async def test_relay_continues_where_async_for_stopped(upstream: Upstream) -> None:
+async def test_a_consumer_may_stop_and_read_on(upstream: Upstream) -> None:
     body = fixture_bytes(FIXTURE)
     upstream.plan.pieces = [(body[:40], 0.0), *pieces(body[40:], 300, 0.002)]
     async with upstream.post() as stream:
@@ -194,66 +188,61 @@ async def test_relay_continues_where_async_for_stopped(upstream: Upstream) -> No
         async for batch in stream:
             first = batch
             break
-        rest = await relay_all(stream)
+        rest = await read_all(stream)
     assert texts(first) + "".join(texts(b) for b in rest) == fixture_text(FIXTURE)
 
 
-async def test_a_full_sink_is_drained_before_more(upstream: Upstream) -> None:
-    upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), 200, 0.001)
-    drains = 0
-
-    async def drain() -> None:
-        nonlocal drains
-        drains += 1
-        await asyncio.sleep(0.001)
-
+async def test_a_slow_consumer_is_not_cut_by_the_upstream_limit(upstream: Upstream) -> None:
+    """Time the consumer spends between reads (a slow client) is not upstream silence."""
+    upstream.client.config = upstream.client.config.replace(stream_idle_s=0.2)
+    upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), 400, 0.001)
+    got = Collector()
     async with upstream.post() as stream:
-        batches = await relay_all(stream, ready=lambda: False, drain=drain)
-    assert "".join(texts(b) for b in batches) == fixture_text(FIXTURE)
-    assert drains >= len(batches) - 1 > 0
+        async for batch in stream:
+            got.batches.append(batch)
+            if len(got.batches) == 2:
+                await asyncio.sleep(0.5)
+    assert got.text == fixture_text(FIXTURE)
 
 
-async def test_text_before_an_error_trailer_reaches_the_sink(upstream: Upstream) -> None:
+async def test_text_before_an_error_trailer_reaches_the_consumer(upstream: Upstream) -> None:
     error = b'{"error":{"code":"resource_exhausted","message":"Boom"}}'
     upstream.plan.pieces = [(frames("one ", "two", end=error), 0.0)]
     got = Collector()
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await stream.relay(got)
+            await got.read(stream)
     assert "Boom" in info.value.text
     assert got.text == "one two"
 
 
-async def test_a_dropped_connection_mid_relay_is_an_upstream_error(upstream: Upstream) -> None:
+async def test_a_dropped_connection_mid_answer_is_an_upstream_error(upstream: Upstream) -> None:
     body = frames(*(f"t{i} " for i in range(20)))
     upstream.plan.pieces = pieces(body[: len(body) // 2], 30, 0.002)
     upstream.plan.drop = True
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await relay_all(stream)
+            await read_all(stream)
     assert info.value.status in (502,)
 
 
-async def test_silence_mid_relay_times_out_with_the_setting_named(upstream: Upstream) -> None:
+async def test_silence_mid_answer_times_out_with_the_setting_named(upstream: Upstream) -> None:
     upstream.client.config = upstream.client.config.replace(stream_idle_s=0.2)
     upstream.plan.pieces = [(frames("a", "b")[:20], 0.0), (b"", 1.0)]
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await relay_all(stream)
+            await read_all(stream)
     assert "STREAM_IDLE_S" in info.value.text
     assert info.value.status == 504
 
 
-async def test_a_sink_error_ends_the_relay_and_the_connection(upstream: Upstream) -> None:
+async def test_a_consumer_error_ends_the_stream_and_the_connection(upstream: Upstream) -> None:
     upstream.plan.pieces = pieces(fixture_bytes(FIXTURE), 100, 0.001)
-
-    def sink(events: list[Event]) -> bool:
-        raise ConnectionResetError("client gone")
-
     for _ in range(2):
-        async with upstream.post() as stream:
-            with pytest.raises(ConnectionResetError):
-                await stream.relay(sink)
+        with pytest.raises(ConnectionResetError):
+            async with upstream.post() as stream:
+                async for _batch in stream:
+                    raise ConnectionResetError("client gone")
     # An unfinished body is never pooled: the second request had a new connection.
     assert len(set(upstream.plan.peers)) == 2
 
@@ -277,10 +266,32 @@ async def test_demands_are_awaited_in_order_mid_read(upstream: Upstream) -> None
         return None
 
     async with upstream.client.post("/stream", b"", {}) as resp:
-        stream = ConnectStream(upstream.client, resp, parse)
-        batches = await relay_all(stream)
+        stream = body_events(upstream.client.config, resp, parse)
+        batches = await read_all(stream)
     assert order == ["a", "demand", "answered", "b", "demand", "answered", "c"]
     assert "".join(texts(b) for b in batches) == "abc"
+
+
+async def test_any_async_source_of_chunks_feeds_the_same_decoder() -> None:
+    """The transport is only a source of byte chunks (HTTP/2 streams feed it this way)."""
+    body = fixture_bytes(FIXTURE)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 333):
+            await asyncio.sleep(0)
+            yield body[i : i + 333]
+
+    config = Config(auth_token="x", upstream_url="http://unused")
+    stream = ConnectStream(config, chunks(), parse_frame, url="h2://test")
+    batches = await read_all(stream)
+    assert "".join(texts(b) for b in batches) == fixture_text(FIXTURE)
+    assert len(batches) > 1
+
+    async def cut() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+
+    with pytest.raises(UpstreamError, match="ended inside an envelope"):
+        await read_all(ConnectStream(config, cut(), parse_frame, url="h2://test"))
 
 
 def test_frames_helper_round_trips() -> None:
@@ -294,14 +305,16 @@ BAD_AFTER_TEXT = {
 
 
 @pytest.mark.parametrize("bad", BAD_AFTER_TEXT.values(), ids=BAD_AFTER_TEXT.keys())
-async def test_malformed_data_mid_relay_is_a_protocol_error(upstream: Upstream, bad: bytes) -> None:
+async def test_malformed_data_mid_answer_is_a_protocol_error(
+    upstream: Upstream, bad: bytes
+) -> None:
     good = frames("fine ", "so far")
     good = good[: good.rindex(b"\x02\x00\x00\x00")]  # without the end frame
     upstream.plan.pieces = [(good, 0.0), (bad, 0.01)]
     got = Collector()
     async with upstream.post() as stream:
         with pytest.raises(UpstreamError) as info:
-            await stream.relay(got)
+            await got.read(stream)
     assert info.value.status == 502
     assert "malformed" in info.value.text
     assert got.text == "fine so far"

@@ -28,7 +28,7 @@ from ..connect import ProtocolError, encode_envelope
 from ..errors import UpstreamError
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
-from ..stream import ConnectStream, protocol_error
+from ..stream import ConnectStream, body_events, protocol_error
 from ..types import ChatTurn, Event, Message, ModelInfo, Notice, Text, Thinking, Usage
 from .base import EventStream, new_uuid
 
@@ -172,10 +172,10 @@ class AgentRun:
                 log.warning("agent heartbeat failed: %s", exc)
                 return
 
-    def events(self, resp: aiohttp.ClientResponse) -> EventStream:
+    def events(self, resp: aiohttp.ClientResponse) -> ConnectStream:
         """Read RunSSE, answer demands, and yield answer events until the turn ends."""
-        return ConnectStream(
-            self.client,
+        return body_events(
+            self.config,
             resp,
             self._handle,
             idle_s=self.config.agent_silence_s,

@@ -1,23 +1,23 @@
 """The dialect seam: how one chat turn is asked for and how its answer is read back.
 
-Everything above this seam (OpenAI surface, logs, pool, failover) sees only
-ChatTurn in and lists of Event out (through a ConnectStream), whatever protocol
-Cursor currently speaks.
+Everything above this seam (front-ends and the core: logs, pool, failover) sees
+only ChatTurn in and lists of Event out, whatever protocol Cursor currently speaks
+and whichever transport carries it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from ...tokens import TokenEntry
-from ..stream import ConnectStream
-from ..types import ChatTurn, ModelInfo
+from ..types import ChatTurn, Event, ModelInfo
 
-# What a dialect's turn reads as: `async for` one list of events per network read,
-# or `relay(sink)` from the connection's data callback.
-EventStream = ConnectStream
+# What a dialect's turn reads as: one list of events per network read (a
+# ConnectStream over whichever transport carried the body).
+EventStream = AsyncIterator[list[Event]]
 
 
 class Dialect(Protocol):

@@ -16,7 +16,7 @@ from .. import checksum
 from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
-from ..stream import ConnectStream
+from ..stream import body_events
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text
 from .base import EventStream, new_uuid
 from .models_call import available_models
@@ -119,7 +119,7 @@ class LegacyDialect:
         body = encode_envelope(request.SerializeToString())
         async with (
             self.client.post(PATH, body, self.headers(token, turn.request_id)) as resp,
-            aclosing(ConnectStream(self.client, resp, parse_frame)) as events,
+            aclosing(body_events(self.config, resp, parse_frame)) as events,
         ):
             yield events
 

@@ -18,7 +18,7 @@ from .. import checksum
 from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
-from ..stream import ConnectStream
+from ..stream import body_events
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text, Thinking
 from .base import EventStream, new_uuid
 from .legacy import MESSAGE_TYPE, common_headers
@@ -134,7 +134,7 @@ class UnifiedDialect:
         }
         async with (
             self.client.post(PATH, body, headers) as resp,
-            aclosing(ConnectStream(self.client, resp, parse_frame)) as events,
+            aclosing(body_events(self.config, resp, parse_frame)) as events,
         ):
             yield events
 

@@ -1,0 +1,199 @@
+"""Serving one request of any front-end: the log entry, the turn, and the answer.
+
+The log entry is opened once an authenticated request arrives and finished in one
+place, `serve`, whatever happens after: a refused body, an upstream error before
+or after the 200, a client that left, an internal error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import TypeVar
+
+from aiohttp import web
+
+from .. import keys
+from ..auth import Caller
+from ..errors import ApiError
+from ..images import ImageLoader
+from ..logs import LogEntry, TokenInfo
+from ..models import LONG_CONTEXT_MODELS
+from ..routes.common import caller_of, read_json
+from ..upstream.dialects.base import EventStream
+from ..upstream.errors import UpstreamError
+from ..upstream.types import ChatTurn, Event
+from .answer import Answer
+from .failover import open_events, upstream_api_error
+from .frontend import FrontEnd, StreamRenderer
+from .sse import SSEResponse
+from .turn import Ask, Result, TurnContext
+
+W = TypeVar("W")
+
+MODEL_LOG_LIMIT = 200
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def handler(front: FrontEnd[W]) -> Handler:
+    """The aiohttp handler serving `front`'s route."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await serve(request, front)
+
+    return handle
+
+
+async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
+    """Answer one request; its log entry is finished here and only here."""
+    try:
+        caller = caller_of(request)
+    except ApiError as exc:
+        return front.error(exc)
+    logs = request.app[keys.logs_key]
+    # Opened before validation so a refused body or model shows up as a failed entry.
+    entry = logs.start("", False)
+    if caller.token is not None:
+        token = caller.token
+        entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
+    error: str | None = None
+    try:
+        resp, error = await _serve(request, front, caller, entry)
+        return resp
+    except asyncio.CancelledError:
+        error = "client disconnected"
+        raise
+    except ApiError as exc:
+        error = exc.message
+        return front.error(exc)
+    except Exception as exc:
+        error = f"internal error: {exc!r}"
+        raise
+    finally:
+        logs.finish(entry, error)
+
+
+async def _serve(
+    request: web.Request, front: FrontEnd[W], caller: Caller, entry: LogEntry
+) -> tuple[web.StreamResponse, str | None]:
+    """Validate, build the turn, open it upstream and answer; returns the in-stream error."""
+    app = request.app
+    body = await read_json(request)
+    if isinstance(body, dict):
+        # Best effort for a body refused below; capped so the ring stays small.
+        entry.model = str(body.get("model", ""))[:MODEL_LOG_LIMIT]
+        entry.stream = body.get("stream") is True
+    ask = front.parse(body)
+    entry.model, entry.stream = ask.model[:MODEL_LOG_LIMIT], ask.stream
+    settings = app[keys.settings_key]
+    if not app[keys.catalog_key].allowed(ask.model, settings.enable_all_claude):
+        raise ApiError(
+            400,
+            f"model {ask.model!r} is not supported: GET /v1/models lists the models "
+            "this service offers",
+            code="model_not_supported",
+            param="model",
+        )
+    loader = ImageLoader(app[keys.upstream_key].session, settings.vision_ability)
+    context = TurnContext(
+        default_instructions=app[keys.config_key].default_instructions,
+        load_image=loader.load,
+        long_context=ask.model in LONG_CONTEXT_MODELS,
+        slow_pool=settings.enable_slow_pool,
+    )
+    turn = await front.turn(ask, context)
+    answer = Answer(entry, ask.raw_reasoning)
+    async with AsyncExitStack() as stack:
+        # Read up to the first content before answering 200, so an upstream error
+        # becomes a proper HTTP error (SPEC §3.4 ENABLE_STREAM_CHECK).
+        check = settings.enable_stream_check or not ask.stream
+        events, early = await open_events(app, caller, turn, entry, stack, check=check)
+        if not ask.stream:
+            return await _collect(request, front, ask, turn, events, early, answer), None
+        out = front.renderer(ask, settings)
+        return await _stream(request, out, turn, events, early, answer)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _collect(
+    request: web.Request,
+    front: FrontEnd[W],
+    ask: Ask[W],
+    turn: ChatTurn,
+    events: EventStream,
+    early: list[list[Event]],
+    answer: Answer,
+) -> web.Response:
+    try:
+        for batch in early:
+            answer.take(batch)
+        async for batch in events:
+            answer.take(batch)
+    except UpstreamError as exc:
+        raise upstream_api_error(exc, request.app[keys.config_key]) from exc
+    answer.flush()
+    if answer.empty:
+        raise ApiError(
+            502,
+            "the Cursor upstream finished without producing any text; try again or another model",
+            type="upstream_error",
+            code="empty_response",
+        )
+    result = Result("".join(answer.content), "".join(answer.reasoning), answer.finish(turn))
+    return front.answer(ask, result)
+
+
+def _render(out: StreamRenderer, piece: tuple[str, str]) -> bytes:
+    """One read's pieces as the front-end's SSE bytes."""
+    reasoning, content = piece
+    if not reasoning:
+        return out.text(content) if content else b""
+    data = out.thinking(reasoning)
+    if content:
+        data += out.text(content)
+    return data
+
+
+async def _stream(
+    request: web.Request,
+    out: StreamRenderer,
+    turn: ChatTurn,
+    events: EventStream,
+    early: list[list[Event]],
+    answer: Answer,
+) -> tuple[web.StreamResponse, str | None]:
+    """Relay the answer as SSE, one write per network read; returns the in-stream error."""
+    resp = SSEResponse()
+    await resp.prepare(request)
+    take = answer.take
+    try:
+        data = out.start()
+        for batch in early:
+            data += _render(out, take(batch))
+        if data:
+            await resp.send(data)
+        async for batch in events:
+            data = _render(out, take(batch))
+            if data:
+                await resp.send(data)
+        tail = _render(out, answer.flush())
+    except UpstreamError as exc:
+        error = upstream_api_error(exc, request.app[keys.config_key])
+        await resp.send_last(out.error(error))
+        return resp, error.message
+    except ConnectionError:
+        return resp, "client disconnected"
+    if answer.empty:
+        # Nothing at all came back: tell the client in-band rather than a silent stop.
+        error = ApiError(
+            502,
+            "the Cursor upstream finished without producing any text",
+            type="upstream_error",
+            code="empty_response",
+        )
+        await resp.send_last(out.error(error))
+        return resp, error.message
+    await resp.send_last(tail + out.finish(answer.finish(turn)))
+    return resp, None

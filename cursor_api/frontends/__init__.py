@@ -1,0 +1,1 @@
+"""One module per client API; each only translates its wire format (see core.frontend)."""
