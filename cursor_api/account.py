@@ -1,4 +1,4 @@
-"""Cursor account information: `/userinfo` and the usage check (SPEC §7, PROTOCOL §5).
+"""Cursor account information: `/userinfo` and the usage check (SPEC §7, docs/protocol.md §5).
 
 The usage check keeps each token's last known profile (membership and premium request
 count). It is fetched in the background after a request for a checked model, never on
@@ -34,7 +34,7 @@ COOKIE_NAME = "WorkosCursorSessionToken"
 USAGE_PATH = "/api/usage"
 ME_PATH = "/api/auth/me"
 STRIPE_PATH = "/auth/full_stripe_profile"
-PREMIUM_KEY = "gpt-4"  # PROTOCOL §5: premium = gpt-4, standard = gpt-3.5-turbo
+PREMIUM_KEY = "gpt-4"  # docs/protocol.md §5: premium = gpt-4, standard = gpt-3.5-turbo
 
 # How many tokens' profiles are kept: direct `token,checksum` keys are unbounded.
 PROFILE_LIMIT = 1000
@@ -128,7 +128,7 @@ def checked_models(settings: Settings) -> Callable[[str], bool]:
 
 
 class AccountFetcher:
-    """Calls the account endpoints of PROTOCOL §5 through the shared UpstreamClient."""
+    """Calls the account endpoints of docs/protocol.md §5 through the shared UpstreamClient."""
 
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client

@@ -21,8 +21,8 @@ VISION_ALIASES: dict[str, VisionAbility] = {
     "base64-http": "all",
 }
 
-# Client versions each dialect was seen working with in public ports (PROTOCOL §7, §9;
-# the agent one is the CLI build current in October 2026, docs/agent-protocol.md).
+# Client versions each dialect was seen working with in public ports (docs/protocol.md
+# §7.1; the agent one is the CLI build current in October 2026, docs/agent-protocol.md §2).
 DEFAULT_CLIENT_VERSION: dict[Dialect, str] = {
     "agent": "cli-2026.10.01-e373342",
     "unified": "2.6.21",
@@ -69,13 +69,13 @@ class Config:
     upstream_timeout_s: float = 30.0
     shutdown_grace_s: float = 30.0
     config_file: Path = Path(".config.json")
-    # Agent dialect timings (PROTOCOL §9 items 5): tests shorten them.
+    # Agent dialect timings (docs/agent-protocol.md §4): tests shorten them.
     agent_heartbeat_s: float = 5.0
     agent_silence_s: float = 30.0
     # legacy/unified: the longest silence allowed between reads once the answer has
     # started (they have no server heartbeat; the agent dialect uses AGENT_SILENCE_S).
     stream_idle_s: float = 60.0
-    # Agent dialect user-message mode (research §7 item 3): "agent" is what
+    # Agent dialect user-message mode (docs/agent-protocol.md §11.2): "agent" is what
     # cursor-agent sends; "ask" is the read-only mode some clients use.
     agent_mode: Literal["agent", "ask"] = "agent"
     # Failover: how many pool tokens one request may try before giving up.

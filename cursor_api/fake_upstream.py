@@ -91,7 +91,7 @@ def error_payload(
     *,
     wrap: bool = True,
 ) -> bytes:
-    """A Connect error JSON as Cursor sends it (PROTOCOL §3), with the ErrorDetails proto."""
+    """A Connect error JSON as Cursor sends it (docs/protocol.md §3), with ErrorDetails."""
     details = pb.ErrorDetails(
         error=ERROR_NUMBERS.get(name, 0),
         details=pb.CustomErrorDetails(title=title, detail=detail, is_retryable=False),
@@ -209,7 +209,7 @@ class Seen:
 
 @dataclass
 class Profile:
-    """One fake Cursor account as the account endpoints (PROTOCOL §5) describe it."""
+    """One fake Cursor account as the account endpoints (docs/protocol.md §5) describe it."""
 
     membership: str = "pro"  # free | free_trial | pro | enterprise
     num_requests: int = 0  # premium (gpt-4) requests this month
@@ -325,7 +325,7 @@ class FakeUpstream:
         scenario = self.scenario_for(token)
         texts = list(scenario.texts)
         if scenario.thinking:
-            # Legacy reasoning models think inline between tags (PROTOCOL §2).
+            # Legacy reasoning models think inline between tags (docs/protocol.md §2.2).
             texts = ["<think>", *scenario.thinking, "</think>", *texts]
         frames = [_legacy_frame(pb.StreamChatResponse(text=t), scenario.gzip) for t in texts]
         head: list[bytes] = []
@@ -629,7 +629,7 @@ class FakeUpstream:
         )
         return web.Response(body=answer.SerializeToString(), content_type="application/proto")
 
-    # ---- account endpoints (PROTOCOL §5) --------------------------------------
+    # ---- account endpoints (docs/protocol.md §5) --------------------------------------
 
     def profile_for(self, token: str) -> Profile:
         return self.profiles.get(token, Profile())

@@ -1,4 +1,4 @@
-"""Split inline `<think>…</think>` reasoning out of answer text (PROTOCOL §2).
+"""Split inline `<think>…</think>` reasoning out of answer text (docs/protocol.md §2.2).
 
 The tags may be cut anywhere across frames, so a possible partial tag at the end
 of a piece is held back until the next piece decides it; nothing else is held.

@@ -1,4 +1,4 @@
-"""The checksum algorithm of PROTOCOL.md §4, against vectors worked out by hand."""
+"""The checksum algorithm of docs/protocol.md §4, against vectors worked out by hand."""
 
 from __future__ import annotations
 

@@ -566,7 +566,7 @@ def test_grpc_trailer_status_details() -> None:
 
 # ---- the tables ----------------------------------------------------------------------
 
-# PROTOCOL §3, copied by hand: status -> {name: enum number}.
+# docs/protocol.md §3.2, copied by hand: status -> {name: enum number}.
 PROTOCOL_TABLE: dict[int, dict[str, int]] = {
     401: {
         "BAD_API_KEY": 1,

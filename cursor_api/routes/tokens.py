@@ -194,7 +194,9 @@ async def basic_calibration(request: web.Request) -> web.Response:
         return _calibration_error(400, "'token' has no checksum: send 'token,checksum'")
     if not checksum.is_valid(sum_, int(now * 1000)):
         return _calibration_error(
-            400, "the checksum is not valid (PROTOCOL §4); GET /get-checksum?checksum=… repairs it"
+            400,
+            "the checksum is not valid (docs/protocol.md §4); "
+            "GET /get-checksum?checksum=… repairs it",
         )
     t = checksum.header_time(sum_[: checksum.HEADER_LEN])
     assert t is not None  # is_valid checked the header

@@ -1,4 +1,4 @@
-"""The `x-cursor-checksum` header (PROTOCOL.md §4): pure functions, clock passed in."""
+"""The `x-cursor-checksum` header (docs/protocol.md §4): pure functions, clock passed in."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def _hashes(checksum: str) -> tuple[str, str | None] | None:
 
 
 def is_valid(checksum: str, now_ms: int) -> bool:
-    """Whether a checksum passes PROTOCOL.md §4: charset, header, time, hash lengths."""
+    """Whether a checksum passes docs/protocol.md §4: charset, header, time, hash lengths."""
     if not _CHARS.fullmatch(checksum) or len(checksum) < HEADER_LEN + HASH_LEN:
         return False
     t = header_time(checksum[:HEADER_LEN])

@@ -1,6 +1,6 @@
 """Connect framing: the 5-byte envelopes of a streaming body, and the error forms.
 
-Pure code over bytes (PROTOCOL §2-§3, research/agentservice.md §2.9): the HTTP
+Pure code over bytes (docs/protocol.md §2-§3, docs/agent-protocol.md §9): the HTTP
 client feeds whatever the network hands it, and these functions say what it meant.
 """
 
@@ -225,7 +225,7 @@ def _details(items: object) -> ErrorDetails:
 
     `debug` is the readable JSON copy the server adds beside the base64 protobuf
     `value`; `value` fills whatever `debug` lacks, or everything when the server
-    leaves `debug` out (PROTOCOL §3 makes `debug` optional).
+    leaves `debug` out (docs/protocol.md §3.1: `debug` is optional).
     """
     if not isinstance(items, list):
         return ErrorDetails()
@@ -344,7 +344,7 @@ def _body_excerpt(body: bytes, limit: int = 200) -> str:
 def parse_error_body(status: int, body: bytes, content_type: str | None) -> UpstreamError:
     """A non-200 answer: Connect JSON (wrapped or not) or whatever a proxy sent."""
     if status == 464 and not body.strip():
-        # AWS ALB's answer to HTTP/1.1 sent to an HTTP/2-only target (agentservice §5).
+        # AWS ALB's answer to HTTP/1.1 sent to an HTTP/2-only target (docs/agent-protocol.md §1).
         return UpstreamError(
             code=ConnectCode.UNAVAILABLE,
             message="the upstream answered HTTP 464 with an empty body: that host only "

@@ -69,7 +69,7 @@ GRPC_CODES: dict[int, ConnectCode] = {
 }
 GRPC_STATUS: dict[ConnectCode, int] = {code: number for number, code in GRPC_CODES.items()}
 
-# PROTOCOL §3: the fallback when the ERROR_ name is missing or unknown.
+# docs/protocol.md §3.3: the fallback when the ERROR_ name is missing or unknown.
 CONNECT_STATUS: dict[ConnectCode, int] = {
     ConnectCode.CANCELED: 499,
     ConnectCode.UNKNOWN: 500,
@@ -90,13 +90,13 @@ CONNECT_STATUS: dict[ConnectCode, int] = {
 }
 
 # ERROR_ name -> (enum number of aiserver.v1.ErrorDetails.Error, our HTTP status).
-# Numbers 0-41 and their statuses are PROTOCOL §3 exactly (25 and 42 are enum values
-# PROTOCOL does not list). 42-65 are the agent-era values of the enum as public
-# clients list it (research/agentservice.md §2.9); their statuses are our choice:
+# Numbers 0-41 and their statuses are docs/protocol.md §3.2 exactly (25 and 42 are enum
+# values that table does not list). 42-65 are the agent-era values of the enum as public
+# clients list it (docs/agent-protocol.md §9); their statuses are our choice:
 # - rate limits (50, 51) and the slow pool (63: this account is out of fast
 #   requests) are 429, so the pool cools the token and tries another;
 # - usage/pricing gates (44, 45, 62) stay 500 like FREE/PRO_USER_USAGE_LIMIT in
-#   PROTOCOL: a 402 would invent a status no OpenAI client handles, and a 429 would
+#   docs/protocol.md §3.2: a 402 would invent a status no OpenAI client handles, and a 429 would
 #   make clients retry what will not pass before the next billing cycle;
 # - request-shaped refusals (42: the *user's* provider key, never our token; 43, 58,
 #   60, 61) are 400, so the client is told and no token is benched;

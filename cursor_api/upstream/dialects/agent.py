@@ -1,7 +1,7 @@
 """The `agent` dialect: agent.v1.AgentService/RunSSE + aiserver.v1.BidiService/BidiAppend.
 
 The HTTP/1.1 form of the agent protocol Cursor's CLI and IDE use in 2026
-(PROTOCOL §9, research/agentservice.md). One turn is one long RunSSE read stream
+(docs/agent-protocol.md). One turn is one long RunSSE read stream
 plus short, ordered BidiAppend writes that share its request id: the run request,
 a heartbeat every few seconds, and an answer to every server demand (KV blobs,
 request context, tool execs, interaction queries) — an unanswered demand stalls
@@ -45,7 +45,7 @@ AGENT_MODES = {"agent": ag.AGENT_MODE_AGENT, "ask": ag.AGENT_MODE_ASK}
 
 
 def wire_model(model: str) -> str:
-    """`auto` is sent as `default` (research §4.1)."""
+    """`auto` is sent as `default` (docs/agent-protocol.md §5.3)."""
     return "default" if model == "auto" else model
 
 
@@ -62,7 +62,7 @@ def _images(message: Message) -> list[ag.SelectedImage]:
 def build_run_request(
     turn: ChatTurn, config: Config, blobs: dict[bytes, bytes]
 ) -> ag.AgentClientMessage:
-    """The run request of one plain chat turn (PROTOCOL §9, research §6)."""
+    """The run request of one plain chat turn (docs/agent-protocol.md §5)."""
     *earlier, last = turn.messages
     history = ag.ConversationHistory()
     for message in earlier:
@@ -101,7 +101,7 @@ def build_run_request(
                     message_id=last.bubble_id,
                     # An empty selected_context and an explicit mode match what
                     # cursor-agent sends; without them the server may accept the
-                    # run and never stream (research §2.3, §7 item 3).
+                    # run and never stream (docs/agent-protocol.md §11.2).
                     selected_context=ag.SelectedContext(selected_images=_images(last)),
                     mode=AGENT_MODES[config.agent_mode],
                 ),
@@ -110,7 +110,7 @@ def build_run_request(
             )
         ),
         model_details=ag.ModelDetails(model_id=model, display_model_id=model, display_name=model),
-        # "observably required even when empty" (research §2.3, §7 item 4).
+        # "observably required even when empty" (docs/agent-protocol.md §11.3).
         mcp_tools=ag.McpTools(),
         conversation_id=turn.conversation_id,
         requested_model=ag.RequestedModel(model_id=model),
@@ -161,7 +161,7 @@ class AgentRun:
             )
 
     async def heartbeat(self) -> None:
-        """A client heartbeat on a fixed timer from the run request on (research §1.7)."""
+        """A client heartbeat on a fixed timer from the run request (docs/agent-protocol.md §4)."""
         beat = ag.AgentClientMessage(client_heartbeat=ag.ClientHeartbeat())
         while True:
             await asyncio.sleep(self.config.agent_heartbeat_s)
@@ -237,7 +237,7 @@ class AgentRun:
     async def _kv(self, kv: ag.KvServerMessage) -> None:
         kind = kv.WhichOneof("message")
         if kind == "get_blob_args":
-            # Unknown blobs get an empty answer rather than a stall (research §2.6).
+            # Unknown blobs get an empty answer rather than a stall (docs/agent-protocol.md §7.1).
             data = self.blobs.get(kv.get_blob_args.blob_id)
             result = ag.GetBlobResult(blob_data=data) if data is not None else ag.GetBlobResult()
             reply = ag.KvClientMessage(id=kv.id, get_blob_result=result)
@@ -260,7 +260,8 @@ class AgentRun:
             await self.append(ag.AgentClientMessage(exec_client_message=reply))
             return
         log.info("agent: refused a %s tool request", ex.WhichOneof("message") or "unknown")
-        # `throw` is "the correct way to decline a tool you do not implement" (research §2.7).
+        # `throw` is the documented way to decline a tool the client does not implement
+        # (docs/agent-protocol.md §7.2).
         refusal = ag.ExecClientControlMessage(throw=ag.ExecThrow(id=ex.id, error=NO_TOOLS))
         await self.append(ag.AgentClientMessage(exec_client_control_message=refusal))
 
@@ -280,7 +281,7 @@ class AgentRun:
 
 
 def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
-    """CLI-style headers; no checksum is needed on this transport (research §1.5)."""
+    """CLI-style headers; no checksum is needed on this transport (docs/agent-protocol.md §2)."""
     return {
         "authorization": f"Bearer {token.token}",
         "connect-protocol-version": "1",
@@ -289,7 +290,7 @@ def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) ->
         "x-cursor-client-version": client.client_version,
         "x-ghost-mode": "true",
         "x-request-id": request_id,
-        # Without it replies may land only in KV blobs (research §1.5, YK).
+        # Without it replies may land only in KV blobs (docs/agent-protocol.md §2).
         "x-cursor-streaming": "true",
     }
 
@@ -311,7 +312,7 @@ class AgentDialect:
         async with self.client.post(RUN_PATH, body, headers) as resp:
             # The first append waits for RunSSE's response headers: the most recent
             # live-verified client (opencodex, Aug 2026) does so because Cursor has
-            # registered the request id only then (research §1.6 item 3, §7 item 1).
+            # registered the request id only then (docs/agent-protocol.md §11.1).
             await run.append(build_run_request(turn, self.config, run.blobs))
             beat = asyncio.get_running_loop().create_task(run.heartbeat())
             try:

@@ -1,6 +1,6 @@
 """The `legacy` dialect: aiserver.v1.AiService/StreamChat, what the original project used.
 
-Cursor answers it with ERROR_DEPRECATED since mid-2025 (PROTOCOL.md intro); it stays
+Cursor answers it with ERROR_DEPRECATED since mid-2025 (docs/protocol.md, Dialects); it stays
 because the real captures in tests/fixtures are of this dialect.
 """
 
@@ -30,7 +30,7 @@ MESSAGE_TYPE = {
 
 
 def build_request(turn: ChatTurn, *, slow_pool: bool) -> pb.GetChatRequest:
-    """GetChatRequest as the 0.42-era client sent it (PROTOCOL §2)."""
+    """GetChatRequest as the 0.42-era client sent it (docs/protocol.md §2.2)."""
     request = pb.GetChatRequest(
         explicit_context=pb.ExplicitContext(context=turn.instructions),
         model_details=pb.ModelDetails(
@@ -82,7 +82,7 @@ def parse_frame(payload: bytes, events: list[Event]) -> None:
 
 
 def common_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
-    """The headers of PROTOCOL §1 shared by the pre-agent dialects."""
+    """The headers of docs/protocol.md §1 shared by the pre-agent dialects."""
     return {
         "authorization": f"Bearer {token.token}",
         "connect-accept-encoding": "gzip",

@@ -1,4 +1,4 @@
-"""AiService/AvailableModels: the account's live model list (PROTOCOL §8)."""
+"""AiService/AvailableModels: the account's live model list (docs/protocol.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `unified` dialect: aiserver.v1.ChatService/StreamUnifiedChatWithTools (PROTOCOL §7).
+"""The `unified` dialect: aiserver.v1.ChatService/StreamUnifiedChatWithTools (docs/protocol.md §7).
 
 What the maintained ports spoke from spring 2025 into early 2026; Cursor gates it by
 client version, so CURSOR_CLIENT_VERSION must stay current.
