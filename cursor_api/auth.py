@@ -31,9 +31,15 @@ def bearer(header: str | None) -> str | None:
     if not header:
         return None
     scheme, _, key = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
         return None
-    return key.strip()
+    try:
+        # Header bytes that are not UTF-8 arrive as surrogate escapes: no key has them.
+        key.encode()
+    except UnicodeEncodeError:
+        return None
+    return key
 
 
 def identify(key: str | None, config: Config) -> Caller | None:

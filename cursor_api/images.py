@@ -473,9 +473,13 @@ class ImageLoader:
             try:
                 ip = ipaddress.ip_address(name.split("%", 1)[0])
             except ValueError:
-                raise _error(f"image host {host!r} resolved to {name!r}") from None
+                log.info("image host %r resolved to %r, which is not an address", host, name)
+                raise _error(f"cannot resolve image host {host!r}") from None
             if not self.is_allowed(ip):
-                where = str(ip) if literal is not None else f"{host!r} ({ip})"
+                # The address stays in the server log: echoing it would let a caller map
+                # what the service's resolver sees inside its network.
+                log.info("image host %r resolved to non-public %s", host, ip)
+                where = str(ip) if literal is not None else repr(host)
                 raise _error(
                     f"image host {where} is a loopback, private, link-local or otherwise "
                     "non-public address; only public addresses are fetched"

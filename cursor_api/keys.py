@@ -14,6 +14,7 @@ from .catalog import ModelCatalog
 from .config import Config
 from .logs import RequestLog
 from .pool import TokenPool
+from .ratelimit import IntervalGate
 from .reloader import Reloader
 from .settings import Settings
 from .stats import SystemStats
@@ -36,3 +37,5 @@ stats_key = web.AppKey("cursor_api.system_stats", SystemStats)
 # Serialises POST /config updates and their file writes.
 config_lock_key = web.AppKey("cursor_api.config_lock", asyncio.Lock)
 reloader_key = web.AppKey("cursor_api.reloader", Reloader)
+# POST /userinfo without a key: one account lookup per interval.
+userinfo_gate_key = web.AppKey("cursor_api.userinfo_gate", IntervalGate)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 
 from .pool import TokenPool
+from .ratelimit import IntervalGate
 from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -25,22 +25,15 @@ class Reloader:
     def __init__(
         self, interval: float = RELOAD_INTERVAL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.interval = interval
-        self.clock = clock
+        self.gate = IntervalGate(interval, clock)
         self.reloads = 0
-        self._last = -math.inf
         self._lock = asyncio.Lock()
-
-    def wait_s(self) -> float:
-        """Seconds until the next reload is allowed; 0 when it is now."""
-        return max(0.0, self._last + self.interval - self.clock())
 
     async def reload(self, store: TokenStore, pool: TokenPool) -> bool:
         """Reload both files unless one started within the interval; True when it ran."""
-        if self.wait_s() > 0:
+        # Entered before the first await, so concurrent callers see it at once.
+        if not self.gate.enter():
             return False
-        # Taken before the first await, so concurrent callers see it at once.
-        self._last = self.clock()
         async with self._lock:
             warnings = await asyncio.to_thread(store.load)
             pool.reloaded()

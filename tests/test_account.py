@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from cursor_api.fake_upstream import (
 from cursor_api.settings import Settings
 from cursor_api.upstream import checksum
 
-from .conftest import ADMIN
+from .conftest import ADMIN, SHARED
 
 
 @pytest.fixture
@@ -82,6 +83,32 @@ async def test_userinfo_no_data(service: Client, fake: FakeUpstream) -> None:
     resp = await service.post("/userinfo", json={"token": key_for(make_token())})
     assert resp.status == 200
     assert await resp.json() == {"error": "No data"}
+
+
+async def test_userinfo_without_a_key_is_rate_limited(service: Client, fake: FakeUpstream) -> None:
+    """Issue 16 item 12: 100 keyless calls at once cost one lookup (3 upstream calls), not 300."""
+    body = {"token": key_for(make_token("auth0|user_flood"))}
+    user_key = {"Authorization": f"Bearer {key_for(make_token('auth0|user_self'))}"}
+    resps = await asyncio.gather(
+        *(
+            service.post("/userinfo", json=body, headers=user_key if i % 2 else {})
+            for i in range(100)
+        )
+    )
+    statuses = sorted(r.status for r in resps)
+    assert statuses.count(200) == 1 and statuses.count(429) == 99, statuses
+    assert len(fake.account_calls) == 3
+    limited = next(r for r in resps if r.status == 429)
+    assert int(limited.headers["Retry-After"]) >= 1
+    error = (await limited.json())["error"]
+    assert error["code"] == "rate_limited" and "admin" in error["message"]
+    # The admin and shared keys are not limited.
+    for key in (ADMIN, SHARED):
+        resp = await service.post(
+            "/userinfo", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert resp.status == 200, await resp.text()
+    assert len(fake.account_calls) == 9
 
 
 @pytest.mark.parametrize(

@@ -465,7 +465,9 @@ async def test_public_looking_name_resolving_to_loopback_refused(
     loader = ImageLoader(session, "all", resolve_host=resolve)
     assert images.server is not None
     port = images.server.port
-    await refused(loader, f"http://images.example.com:{port}/image.png", "127.0.0.1")
+    error = await refused(loader, f"http://images.example.com:{port}/image.png", "non-public")
+    # Issue 16 item 11: the resolved address stays in the server log, not in the answer.
+    assert "images.example.com" in error.message and "127.0.0.1" not in error.message
     # One bad address among good ones is enough to refuse.
     await refused(loader, f"http://mixed.example.com:{port}/image.png", "non-public")
     assert asked == ["images.example.com", "mixed.example.com"]

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cursor_api import auth as auth_module
+from cursor_api import keys
 from cursor_api.config import Config
 from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload, make_token
 
@@ -133,6 +134,53 @@ async def test_upstream_errors_echoing_the_token_do_not_leak_it(
         assert entry["status"] == "failed"
         for token in pool_tokens:
             assert token not in (entry["error"] or "")
+
+
+def secret_spellings(token: str, checksum: str) -> dict[str, str]:
+    """Issue 16 item 11: the spellings of pool secrets upstream errors were seen to echo."""
+    return {
+        "checksum": f"checksum {checksum} is not valid",
+        "bare signature": f"signature {token.split('.')[2]} does not verify",
+        "%2E separators": "token " + token.replace(".", "%2E") + " refused",
+        "\\u002e separators": "token " + token.replace(".", "\\u002e") + " refused",
+    }
+
+
+def secret_parts(token: str, checksum: str) -> list[str]:
+    parts = [p for p in token.split(".") if len(p) >= 16]
+    return [*parts, checksum, checksum[8:72], checksum[-64:]]
+
+
+SPELLINGS = list(secret_spellings("a.b.c", "x"))
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize("form", ["end-stream error", "HTTP 403 text"])
+async def test_secret_spellings_do_not_reach_shared_key_callers(
+    form: str, spelling: str, fake: FakeUpstream, make_service: Service, pool_tokens: list[str]
+) -> None:
+    service = await make_service(max_token_tries=1)
+    app = service.app
+    assert app is not None
+    entries = app[keys.tokens_key].entries
+    assert {e.token for e in entries} == set(pool_tokens)
+    for entry in entries:
+        words = secret_spellings(entry.token, entry.checksum)[spelling]
+        fake.by_token[entry.token] = (
+            Scenario(
+                texts=(), usage=None, end_error=error_payload("ERROR_UNAUTHORIZED", "No", words)
+            )
+            if form == "end-stream error"
+            else Scenario(http_status=403, http_body=words.encode(), http_content_type="text/plain")
+        )
+    for stream in (False, True):
+        resp = await service.post(CHAT, json=chat_body(stream), headers=bearer(SHARED))
+        text = await resp.text()
+        assert resp.status >= 400 or "error" in text, text
+        assert "hidden" in text, text
+        for entry in entries:
+            for part in secret_parts(entry.token, entry.checksum):
+                assert part not in text, f"{part} leaked in {text}"
 
 
 @pytest.mark.parametrize("dialect", ["legacy"])

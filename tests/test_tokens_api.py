@@ -218,7 +218,7 @@ async def test_update_tokeninfo_get_reloads_and_is_rate_limited(
 ) -> None:
     reloader = service.app[reloader_key]
     now = [1000.0]
-    reloader.clock = lambda: now[0]
+    reloader.gate.clock = lambda: now[0]
     store = service.app[keys.tokens_key]
     expected = {"status": "success", "message": "Token list has been reloaded"}
 

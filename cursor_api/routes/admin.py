@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import sys
 import time
@@ -124,11 +125,15 @@ async def post_config(request: web.Request) -> web.Response:
     )
     # The lock keeps the file in the order the changes were made.
     async with app[keys.config_lock_key]:
-        runtime_config.apply(settings, defaults, parsed.changes)
-        snapshot = runtime_config.snapshot(settings, defaults)
+        # Tried on a copy first: a change that fails on the way to the file (anything
+        # but the disk itself) changes nothing.
+        trial = copy.deepcopy(settings)
+        runtime_config.apply(trial, defaults, parsed.changes)
+        snapshot = runtime_config.snapshot(trial, defaults)
         try:
             await asyncio.to_thread(runtime_config.save, config.config_file, snapshot)
         except OSError as exc:
+            runtime_config.apply(settings, defaults, parsed.changes)
             log.warning("could not save runtime settings to %s: %s", config.config_file, exc)
             raise ApiError(
                 500,
@@ -137,6 +142,7 @@ async def post_config(request: web.Request) -> web.Response:
                 type="server_error",
                 code="config_not_saved",
             ) from None
+        runtime_config.apply(settings, defaults, parsed.changes)
     verb = "updated" if parsed.action == "update" else "reset to default"
     return web.json_response({"status": "success", "message": f"{verb}: {names}"})
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from .. import keys
 from ..auth import Caller, bearer, identify
+from ..body import BodyError, parse_json
 from ..errors import ApiError, bad_request, unauthorized
 
 CALLER = web.RequestKey[Caller]("cursor_api.caller")
@@ -55,18 +54,10 @@ async def read_json(request: web.Request) -> object:
         raise _too_large(limit) from None
     if len(raw) > limit:
         raise _too_large(limit)
-    if not raw.strip():
-        raise bad_request("the request body is empty: send a JSON object")
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise bad_request("the request body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise bad_request(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise bad_request("the request body is not usable JSON: it is nested too deeply") from None
+        return parse_json(raw)
+    except BodyError as exc:
+        raise bad_request(str(exc), param=exc.param) from None
 
 
 def _too_large(limit: int) -> ApiError:

@@ -12,14 +12,19 @@ from typing import Any
 from aiohttp import web
 
 from .. import account, keys
+from ..auth import bearer, identify
 from ..errors import ApiError, bad_request
 from ..pages import serve_page
+from ..ratelimit import IntervalGate
 from ..reloader import Reloader
 from ..tokens import check_shape, parse_token_file, parse_token_list, parse_user_key
 from ..upstream import checksum
 from .common import admin_of, read_json
 
 log = logging.getLogger(__name__)
+
+# POST /userinfo needs no key: at most one account lookup a second for such callers.
+USERINFO_INTERVAL_S = 1.0
 
 
 def _file_error(action: str, exc: OSError) -> ApiError:
@@ -44,18 +49,21 @@ async def reload_tokens(request: web.Request) -> web.Response:
     except OSError as exc:
         raise _file_error("reload", exc) from exc
     if not done:
-        wait = reloader.wait_s()
-        error = ApiError(
-            429,
-            f"the token files were reloaded less than {reloader.interval:g} s ago; "
-            f"retry in {wait:.1f} s",
-            type="rate_limit_error",
-            code="rate_limited",
-        )
-        return web.json_response(
-            error.body(), status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+        gate = reloader.gate
+        return rate_limited(
+            f"the token files were reloaded less than {gate.interval:g} s ago", gate.wait_s()
         )
     return web.json_response({"status": "success", "message": "Token list has been reloaded"})
+
+
+def rate_limited(what: str, wait: float) -> web.Response:
+    """429 for an endpoint anyone may call, saying when to retry (also in Retry-After)."""
+    error = ApiError(
+        429, f"{what}; retry in {wait:.1f} s", type="rate_limit_error", code="rate_limited"
+    )
+    return web.json_response(
+        error.body(), status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+    )
 
 
 def _object(body: object) -> dict[str, Any]:
@@ -227,12 +235,23 @@ async def user_info(request: web.Request) -> web.Response:
     shape = check_shape(token, time.time())
     if not shape.ok:
         raise bad_request(f"'token' is not a usable Cursor token: {shape.error}", param="token")
+    # Each lookup is three upstream calls: without a key, one lookup a second in all.
+    caller = identify(bearer(request.headers.get("Authorization")), request.app[keys.config_key])
+    if caller is None or caller.tier == "user":
+        gate = request.app[keys.userinfo_gate_key]
+        if not gate.enter():
+            return rate_limited(
+                f"POST /userinfo without the admin or shared key answers one lookup every "
+                f"{gate.interval:g} s",
+                gate.wait_s(),
+            )
     return web.json_response(await account.user_info(request.app, token))
 
 
 def setup(app: web.Application) -> None:
     """Register the token-management routes and their state."""
     app[keys.reloader_key] = Reloader()
+    app[keys.userinfo_gate_key] = IntervalGate(USERINFO_INTERVAL_S)
     router = app.router
     # admin.setup_pages registers /tokeninfo with /config page overrides when it ran first.
     if "/tokeninfo" not in {r.resource.canonical for r in router.routes() if r.resource}:

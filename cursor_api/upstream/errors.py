@@ -13,8 +13,20 @@ from enum import StrEnum
 from typing import Literal
 
 # A JWT (every Cursor session token is one), whole or cut short: upstream error texts
-# may quote the token they refused, and they reach clients and the request log.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){0,2}")
+# may quote the token they refused, and they reach clients and the request log. The
+# dots may come URL-encoded or as a JSON escape left in the text.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}(?:(?:\.|%2[eE]|\\u002[eE])[A-Za-z0-9_-]*){0,2}")
+# Any other long opaque run: a JWT signature on its own, the checksum's hashes, a key.
+# Words are spared: the run must mix lower case with digits or capitals (ERROR_ names
+# are upper case; a UUID is shorter).
+_OPAQUE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9A-Z])[A-Za-z0-9_-]{40,}"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with tokens, signatures and other secrets of that shape replaced."""
+    return _OPAQUE.sub("[hidden]", _JWT.sub("[token hidden]", text))
 
 
 class ConnectCode(StrEnum):
@@ -336,12 +348,12 @@ class UpstreamError(Exception):
     def text(self) -> str:
         """A readable message, never empty: "title: detail" when Cursor gave them."""
         parts = [p for p in (self.title, self.detail) if p]
-        text = ": ".join(parts) if parts else self.message.strip()
+        text = redact(": ".join(parts) if parts else self.message.strip())
         if not text or text == "Error":
             text = f"the Cursor upstream failed ({self.error_name or self.code or 'unknown'})"
         if self.error_name and self.error_name not in text:
             text = f"{text} [{self.error_name}]"
-        return _JWT.sub("[token hidden]", text)
+        return redact(text)
 
     @property
     def kind(self) -> Kind:

@@ -1,0 +1,160 @@
+"""Hostile input of issue 16: odd bytes in headers and JSON get a clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from cursor_api.fake_upstream import FakeUpstream
+
+from . import rawhttp
+from .conftest import ADMIN, auth
+
+pytestmark = pytest.mark.parametrize("dialect", ["legacy"])
+
+CHAT = "/v1/chat/completions"
+Client = TestClient[Any, Any]
+
+
+def chat_text(content: str = "Hi", system: str | None = None) -> str:
+    """A chat body as JSON text, so a test can splice raw escapes into it."""
+    messages = [{"role": "user", "content": content}]
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    return json.dumps({"model": "claude-3.5-sonnet", "messages": messages})
+
+
+async def raw_post(
+    service: Client, path: str, body: bytes, key: str = ADMIN
+) -> rawhttp.RawResponse:
+    port = service.server.port
+    assert port is not None
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}"
+    )
+    return await rawhttp.request(port, head, body)
+
+
+def error_message(resp: rawhttp.RawResponse, status: int) -> str:
+    assert resp.status == status, (resp.status, resp.text[:300])
+    message = json.loads(resp.text)["error"]["message"]
+    assert isinstance(message, str) and message
+    return message
+
+
+# ---- item 6: raw bytes in Authorization ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"Bearer \xff\xfe\xfd", b"Bearer admin-secret\xc3", b"\xe9\x80\x80 key", b"Bearer \x80"],
+)
+async def test_non_utf8_authorization_is_401(
+    value: bytes, service: Client, fake: FakeUpstream
+) -> None:
+    port = service.server.port
+    assert port is not None
+    for method, path in (
+        ("POST", CHAT),
+        ("POST", "/logs"),
+        ("POST", "/config"),
+        ("GET", "/health"),
+    ):
+        reader_head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        body = chat_text().encode()
+        head = (
+            reader_head.encode()
+            + b"Authorization: "
+            + value
+            + (f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}".encode())
+        )
+        resp = await rawhttp.request(port, head.decode("latin-1"), body)
+        if path == "/health":
+            assert resp.status == 200, resp.text
+            assert "stats" not in json.loads(resp.text)
+        else:
+            assert "Authorization" in error_message(resp, 401)
+    assert fake.seen == []
+
+
+# ---- item 7: huge JSON integers ------------------------------------------------------------
+
+BODY_ROUTES = [
+    "/v1/chat/completions",
+    "/config",
+    "/update-tokeninfo",
+    "/userinfo",
+    "/basic-calibration",
+    "/logs",
+    "/get-tokeninfo",
+]
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+async def test_integer_of_5000_digits_is_400(
+    path: str, service: Client, fake: FakeUpstream
+) -> None:
+    """Python refuses to parse integers past 4300 digits; that is the caller's error."""
+    body = b'{"model": "claude-3.5-sonnet", "n": ' + b"9" * 5000 + b', "messages": []}'
+    resp = await raw_post(service, path, body)
+    if path in ("/logs", "/get-tokeninfo"):
+        # These ignore their body: the number is never looked at.
+        assert resp.status == 200, resp.text[:300]
+        return
+    message = error_message(resp, 400)
+    assert "4300" in message and "digits" in message, message
+    assert fake.seen == []
+
+
+# ---- item 8: lone surrogates ---------------------------------------------------------------
+
+LONE = ["\\ud800", "\\udfff", "x\\ud800y", "\\ud800\\ud800", "\\udc00\\ud800"]
+
+
+@pytest.mark.parametrize("escape", LONE)
+async def test_lone_surrogate_in_chat_is_400(
+    escape: str, service: Client, fake: FakeUpstream
+) -> None:
+    for stream in (False, True):
+        for system in (None, "PLACE"):
+            body = chat_text("Hi" if system else "PLACE", system=system)
+            body = body.replace('"messages"', f'"stream": {json.dumps(stream)}, "messages"')
+            resp = await raw_post(service, CHAT, body.replace("PLACE", escape).encode())
+            message = error_message(resp, 400)
+            assert "surrogate" in message and "messages[" in message, message
+    assert fake.seen == []
+    # A surrogate pair (an emoji written as two escapes) is fine.
+    resp = await raw_post(
+        service, CHAT, chat_text("PLACE").replace("PLACE", "\\ud83d\\ude00").encode()
+    )
+    assert resp.status == 200, resp.text
+    assert fake.seen[-1].chat is not None and "\U0001f600" in fake.seen[-1].chat.messages[-1][1]
+
+
+async def test_lone_surrogate_in_config_changes_nothing(service: Client) -> None:
+    before = await service.post("/config", json={"action": "get"}, headers=auth())
+    assert before.status == 200
+    body = b'{"action": "update", "path": "/about", "content": "a\\ud800b"}'
+    message = error_message(await raw_post(service, "/config", body), 400)
+    assert "surrogate" in message and "content" in message, message
+    body = b'{"action": "update", "check_usage_models": {"type": "list", "content": "\\udfff"}}'
+    message = error_message(await raw_post(service, "/config", body), 400)
+    assert "check_usage_models.content" in message, message
+    after = await service.post("/config", json={"action": "get"}, headers=auth())
+    assert await after.json() == await before.json()
+    about = await service.get("/about", allow_redirects=True)
+    assert about.status == 200, await about.text()
+
+
+async def test_lone_surrogate_in_token_update_is_400(service: Client) -> None:
+    before = await service.post("/get-tokeninfo", headers=auth())
+    body = b'{"tokens": "a::\\ud800\\n", "token_list": "x"}'
+    message = error_message(await raw_post(service, "/update-tokeninfo", body), 400)
+    assert "surrogate" in message and "tokens" in message, message
+    after = await service.post("/get-tokeninfo", headers=auth())
+    assert (await after.json())["tokens"] == (await before.json())["tokens"]
