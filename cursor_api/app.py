@@ -14,6 +14,7 @@ from aiohttp import web
 from . import account, keys
 from .catalog import ModelCatalog
 from .config import AUTO_CLIENT_VERSION, Config
+from .core.parked import ParkedRuns
 from .logs import RequestLog
 from .middlewares import error_middleware
 from .pool import TokenPool
@@ -46,6 +47,8 @@ def create_app(config: Config) -> web.Application:
     app[keys.version_warned_key] = [-1e9]
     app.cleanup_ctx.append(_load_tokens)
     app.cleanup_ctx.append(_upstream)
+    # After _upstream, so parked runs are closed before the upstream session is.
+    app.cleanup_ctx.append(_parked_runs)
     account.setup(app)
     app.cleanup_ctx.append(admin.runtime_settings)
     app.cleanup_ctx.append(admin.system_stats)
@@ -58,6 +61,14 @@ async def _load_tokens(app: web.Application) -> AsyncIterator[None]:
     for warning in await asyncio.to_thread(store.load):
         log.warning("%s", warning)
     yield
+
+
+async def _parked_runs(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.config_key]
+    runs = ParkedRuns(config.tool_result_timeout_s, config.tool_parked_max)
+    app[keys.parked_key] = runs
+    yield
+    await runs.close()
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:

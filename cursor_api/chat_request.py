@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import bad_request
-from .upstream.types import ChatTurn, Image, Message
+from .tool_request import ToolRequest, check_tool_results, parse_tool_calls, parse_tool_fields
+from .upstream.types import ChatTurn, Image, Message, PastCall
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 ROLES: dict[str, Role] = {
     "system": "system",
@@ -19,6 +20,7 @@ ROLES: dict[str, Role] = {
     "human": "user",
     "assistant": "assistant",
     "ai": "assistant",
+    "tool": "tool",
 }
 
 # Part types OpenAI clients send that Cursor's chat cannot carry.
@@ -32,6 +34,9 @@ class InMessage:
     role: Role
     texts: list[str] = field(default_factory=list)
     image_urls: list[str] = field(default_factory=list)
+    tool_calls: tuple[PastCall, ...] = ()
+    tool_call_id: str = ""
+    tool_name: str = ""
 
     @property
     def text(self) -> str:
@@ -47,6 +52,14 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     raw_reasoning: bool = False
+    tools: ToolRequest = field(default_factory=ToolRequest)
+
+    @property
+    def uses_tools(self) -> bool:
+        """Tools declared, or tool calls in the conversation: only the agent dialect has them."""
+        return bool(self.tools.tools) or any(
+            m.role == "tool" or m.tool_calls for m in self.messages
+        )
 
 
 def parse_chat_request(body: object) -> ChatRequest:
@@ -78,13 +91,16 @@ def parse_chat_request(body: object) -> ChatRequest:
             "inline in content)",
             param="reasoning_format",
         )
+    tools = parse_tool_fields(body)
     messages = [_parse_message(i, m) for i, m in enumerate(raw_messages)]
+    check_tool_results(messages)
     return ChatRequest(
         model=model.strip(),
         messages=messages,
         stream=stream,
         include_usage=include_usage,
         raw_reasoning=reasoning_format in ("none", "raw"),
+        tools=tools,
     )
 
 
@@ -109,17 +125,25 @@ def _parse_message(index: int, raw: object) -> InMessage:
         raise bad_request(f"'{where}.role' is required and must be a string", param=where)
     role = ROLES.get(role_raw.lower())
     if role is None:
-        hint = (
-            ": tool calls are not supported by Cursor's chat"
-            if role_raw in ("tool", "function")
-            else ""
+        hint = ": use 'tool' messages (the 'function' role is deprecated)" * (
+            role_raw == "function"
         )
         raise bad_request(
             f"'{where}.role' {role_raw!r} is not one of system, developer, user, human, "
-            f"assistant, ai{hint}",
+            f"assistant, ai, tool{hint}",
             param=f"{where}.role",
         )
     message = InMessage(role=role)
+    if role == "tool":
+        call_id = raw.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise bad_request(
+                f"'{where}.tool_call_id' is required in a tool message",
+                param=f"{where}.tool_call_id",
+            )
+        message.tool_call_id = call_id
+    elif role == "assistant" and raw.get("tool_calls") is not None:
+        message.tool_calls = parse_tool_calls(f"{where}.tool_calls", raw["tool_calls"])
     content = raw.get("content")
     if content is None:
         if role != "assistant":
@@ -146,7 +170,7 @@ def _parse_part(message: InMessage, where: str, part: object) -> None:
         if not isinstance(text, str):
             raise bad_request(f"'{where}.text' must be a string", param=f"{where}.text")
         message.texts.append(text)
-    elif kind == "image_url":
+    elif kind == "image_url" and message.role != "tool":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         if not isinstance(url, str) or not url:
@@ -184,6 +208,14 @@ async def build_turn(
     for m in request.messages:
         if m.role == "system":
             continue
+        if m.role == "tool":
+            # Always right after the assistant message that made the call (checked).
+            dialogue.append(
+                Message(
+                    "tool", m.text, _bubble(), tool_call_id=m.tool_call_id, tool_name=m.tool_name
+                )
+            )
+            continue
         images: list[Image] = []
         if m.role == "user":
             for url in m.image_urls:
@@ -195,9 +227,10 @@ async def build_turn(
             dialogue.append(_empty(other))
         elif not dialogue and m.role == "assistant":
             dialogue.append(_empty("user"))
-        dialogue.append(Message(m.role, m.text, _bubble(), tuple(images)))
+        dialogue.append(Message(m.role, m.text, _bubble(), tuple(images), m.tool_calls))
     if not dialogue or dialogue[-1].role == "assistant":
         dialogue.append(_empty("user"))
+    tools = request.tools
     return ChatTurn(
         model=request.model,
         instructions=instructions,
@@ -206,6 +239,9 @@ async def build_turn(
         conversation_id=str(uuid.uuid4()),
         long_context=long_context,
         slow_pool=slow_pool,
+        tools=tools.tools if tools.choice != "none" else (),
+        tool_choice=tools.choice,
+        parallel_tool_calls=tools.parallel,
     )
 
 

@@ -81,6 +81,10 @@ class Config:
     # Failover: how many pool tokens one request may try before giving up.
     max_token_tries: int = 3
     models_refresh_s: float = 1800.0
+    # Tool calling (agent dialect): how long a run waits for its calls' results, and
+    # how many runs may wait at once (core/parked.py).
+    tool_result_timeout_s: float = 300.0
+    tool_parked_max: int = 100
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +164,8 @@ class Config:
             agent_mode=r.choice("AGENT_MODE", "agent", ("agent", "ask")),  # type: ignore[arg-type]
             max_token_tries=r.integer("MAX_TOKEN_TRIES", 3, low=1, high=100),
             models_refresh_s=r.number("MODELS_REFRESH_S", 1800, low=1),
+            tool_result_timeout_s=r.number("TOOL_RESULT_TIMEOUT_S", 300, low=0.1),
+            tool_parked_max=r.integer("TOOL_PARKED_MAX", 100, low=1, high=100_000),
         )
 
 

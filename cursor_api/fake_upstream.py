@@ -16,12 +16,14 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
+from google.protobuf import json_format, struct_pb2
 from multidict import CIMultiDict
 
 from .upstream import checksum
@@ -124,6 +126,18 @@ def error_payload(
     return json.dumps({"error": error} if wrap else error).encode()
 
 
+@dataclass(frozen=True)
+class FakeCall:
+    """A tool call the fake's model makes: a declared tool by name (the scenario's
+    `tool_prefix` goes in front), or with `builtin` a Cursor built-in exec kind
+    (e.g. "shell_args") whose string fields are `args`."""
+
+    name: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    gap: float = 0.0  # seconds after the previous call (or the demands)
+    builtin: str = ""
+
+
 @dataclass
 class Scenario:
     """How the fake answers one chat request."""
@@ -156,6 +170,12 @@ class Scenario:
     demands: Sequence[str] = ("blob", "context")  # also "exec", "query", "set_blob"
     heartbeat_every: float = 0.0  # send server heartbeats this often while streaming
     hold: float = 0.0  # agent: keep the turn open this long before turn_ended
+    # Agent dialect tool calling: the calls the model makes after the demands; the fake
+    # then waits for every call's result and answers "The tool said: <results>". A run
+    # whose user message carries <tool_result> blocks (a cold resume) is answered
+    # from those instead, without calling again.
+    tool_calls: Sequence[FakeCall] = ()
+    tool_prefix: str = ""
 
 
 def fixture_texts(raw: bytes) -> list[str]:
@@ -184,6 +204,9 @@ class AgentRun:
     answered: list[str] = field(default_factory=list)
     stalled_on: str | None = None
     finished: bool = False
+    # Replies to the scripted tool calls, in arrival order, and exec heartbeats seen.
+    tool_replies: list[ag.AgentClientMessage] = field(default_factory=list)
+    exec_heartbeats: int = 0
 
 
 @dataclass
@@ -450,24 +473,30 @@ class FakeUpstream:
             message = ag.AgentServerMessage(interaction_update=ag.InteractionUpdate(**kwargs))
             return encode_envelope(message.SerializeToString(), compress=scenario.gzip)
 
-        frames = [update(heartbeat=ag.HeartbeatUpdate())]
-        frames += [update(thinking_delta=ag.ThinkingDeltaUpdate(text=t)) for t in scenario.thinking]
-        for t in texts:
-            # A text delta and its token count go out in one write, as one "frame"
-            # of the scenario (delays, drops and stalls count text frames alike in
-            # every dialect).
-            frames.append(
-                update(text_delta=ag.TextDeltaUpdate(text=t))
-                + update(token_delta=ag.TokenDeltaUpdate(tokens=1))
-            )
-        if scenario.usage is not None and scenario.end_error is None:
-            frames.append(
-                update(
-                    turn_ended=ag.TurnEndedUpdate(
-                        input_tokens=scenario.usage[0], output_tokens=scenario.usage[1]
+        def answer(texts: Sequence[str]) -> list[bytes]:
+            frames = [update(heartbeat=ag.HeartbeatUpdate())]
+            frames += [
+                update(thinking_delta=ag.ThinkingDeltaUpdate(text=t)) for t in scenario.thinking
+            ]
+            for t in texts:
+                # A text delta and its token count go out in one write, as one "frame"
+                # of the scenario (delays, drops and stalls count text frames alike in
+                # every dialect).
+                frames.append(
+                    update(text_delta=ag.TextDeltaUpdate(text=t))
+                    + update(token_delta=ag.TokenDeltaUpdate(tokens=1))
+                )
+            if scenario.usage is not None and scenario.end_error is None:
+                frames.append(
+                    update(
+                        turn_ended=ag.TurnEndedUpdate(
+                            input_tokens=scenario.usage[0], output_tokens=scenario.usage[1]
+                        )
                     )
                 )
-            )
+            return frames
+
+        frames = answer(texts)
 
         async def converse(resp: web.StreamResponse) -> None:
             first = await self._next_message(run, "run_request")
@@ -480,6 +509,15 @@ class FakeUpstream:
             seen.message = first.run_request
             seen.chat = _agent_view(first.run_request)
             await self._demands(run, resp, scenario, seen)
+            resumed = _transcript_results(first.run_request.action.user_message_action)
+            if resumed:
+                frames[:] = answer(["The tool said: ", " | ".join(resumed)])
+            elif scenario.tool_calls:
+                results = await self._tool_calls(run, resp, scenario)
+                if results is None:
+                    await asyncio.sleep(3600)  # stalled, as a real server would
+                elif results:
+                    frames[:] = answer(["The tool said: ", " | ".join(results)])
 
         try:
             return await self._play(
@@ -505,8 +543,49 @@ class FakeUpstream:
             except TimeoutError:
                 run.stalled_on = waiting_for
                 return None
-            if message.WhichOneof("message") != "client_heartbeat":
+            kind = message.WhichOneof("message")
+            if (
+                kind == "exec_client_control_message"
+                and message.exec_client_control_message.WhichOneof("message") == "heartbeat"
+            ):
+                run.exec_heartbeats += 1
+            elif kind != "client_heartbeat":
                 return message
+
+    async def _tool_calls(
+        self, run: AgentRun, resp: web.StreamResponse, scenario: Scenario
+    ) -> list[str] | None:
+        """Make the scripted calls, then wait for every reply; the successful results'
+        texts, or None when a reply never came."""
+        for n, call in enumerate(scenario.tool_calls, start=100):
+            if call.gap:
+                await asyncio.sleep(call.gap)
+            ex = ag.ExecServerMessage(id=n, exec_id=f"tool-{n}")
+            if call.builtin:
+                getattr(ex, call.builtin).SetInParent()
+                for key, value in call.args.items():
+                    setattr(getattr(ex, call.builtin), key, value)
+            else:
+                name = scenario.tool_prefix + call.name
+                ex.mcp_args.name = name
+                ex.mcp_args.tool_name = name
+                ex.mcp_args.tool_call_id = f"toolu_{n}"
+                ex.mcp_args.provider_identifier = "cursor-api"
+                for key, value in call.args.items():
+                    ex.mcp_args.args[key] = _value(value)
+            await resp.write(
+                encode_envelope(ag.AgentServerMessage(exec_server_message=ex).SerializeToString())
+            )
+        results: list[str] = []
+        for _ in scenario.tool_calls:
+            reply = await self._next_message(run, "tool result")
+            if reply is None:
+                return None
+            run.tool_replies.append(reply)
+            mcp = reply.exec_client_message.mcp_result
+            if reply.WhichOneof("message") == "exec_client_message" and mcp.HasField("success"):
+                results.extend(item.text.text for item in mcp.success.content)
+        return results
 
     async def _demands(
         self, run: AgentRun, resp: web.StreamResponse, scenario: Scenario, seen: Seen
@@ -532,7 +611,7 @@ class FakeUpstream:
             elif demand == "exec":
                 server.exec_server_message.id = n
                 server.exec_server_message.exec_id = f"exec-{n}"
-                server.exec_server_message.shell_args = b"\x0a\x02ls"
+                server.exec_server_message.shell_args.command = "ls"
             elif demand == "query":
                 server.interaction_query.id = n
                 server.interaction_query.web_search_request_query = b""
@@ -575,8 +654,9 @@ class FakeUpstream:
             )
         if demand == "exec":
             return (
-                kind == "exec_client_control_message"
-                and reply.exec_client_control_message.throw.id == n
+                kind == "exec_client_message"
+                and reply.exec_client_message.id == n
+                and reply.exec_client_message.shell_result.HasField("rejected")
             )
         if demand == "query":
             response = reply.interaction_response
@@ -903,6 +983,21 @@ def _conversation_view(model: str, instructions: str, conversation: Any) -> Chat
             (i.data, i.dimension.width, i.dimension.height) for m in conversation for i in m.images
         ],
     )
+
+
+def _value(data: Any) -> bytes:
+    """A JSON value as a serialized google.protobuf.Value, as Cursor sends arguments."""
+    value = struct_pb2.Value()
+    json_format.ParseDict(data, value)
+    return value.SerializeToString()
+
+
+_RESULT = re.compile(r'<tool_result id="[^"]*" name="[^"]*">\n(.*?)\n</tool_result>', re.S)
+
+
+def _transcript_results(action: ag.UserMessageAction) -> list[str]:
+    """The tool results a cold-resumed run carries in its user message."""
+    return _RESULT.findall(action.user_message.text)
 
 
 def _agent_view(run: ag.AgentRunRequest) -> ChatView:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .catalog import ModelCatalog
 from .config import Config
+from .core.parked import ParkedRuns
 from .logs import RequestLog
 from .pool import TokenPool
 from .ratelimit import IntervalGate
@@ -39,3 +40,5 @@ config_lock_key = web.AppKey("cursor_api.config_lock", asyncio.Lock)
 reloader_key = web.AppKey("cursor_api.reloader", Reloader)
 # POST /userinfo without a key: one account lookup per interval.
 userinfo_gate_key = web.AppKey("cursor_api.userinfo_gate", IntervalGate)
+# Upstream runs waiting for the results of their tool calls (core/parked.py).
+parked_key = web.AppKey("cursor_api.parked", ParkedRuns)

@@ -6,8 +6,9 @@ import logging
 
 from ..logs import LogEntry
 from ..reasoning import ThinkSplitter
-from ..upstream.types import ChatTurn, Event, Notice, Prompt, Text, Thinking, Usage
+from ..upstream.types import ChatTurn, Event, Notice, Prompt, Text, Thinking, ToolCall, Usage
 from ..usage import estimate_prompt, estimate_tokens
+from .tools import CallBook
 from .turn import Finish, FinishReason
 
 log = logging.getLogger(__name__)
@@ -16,10 +17,11 @@ log = logging.getLogger(__name__)
 class Answer:
     """Accumulates what the upstream said, one network read at a time."""
 
-    __slots__ = ("content", "entry", "reason", "reasoning", "splitter", "usage")
+    __slots__ = ("calls", "content", "entry", "reason", "reasoning", "splitter", "usage")
 
-    def __init__(self, entry: LogEntry, raw_reasoning: bool) -> None:
+    def __init__(self, entry: LogEntry, raw_reasoning: bool, parallel: bool = True) -> None:
         self.entry = entry
+        self.calls = CallBook(parallel)
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.usage: Usage | None = None
@@ -46,6 +48,10 @@ class Answer:
                 self.usage = event
             elif type(event) is Notice:
                 log.info("upstream notice: %s", event.text)
+            elif type(event) is ToolCall:
+                self.calls.add(event)
+                if self.entry.first is None:
+                    self.entry.mark_first()
         return self._keep(reasoning, content)
 
     def flush(self) -> tuple[str, str]:
@@ -65,7 +71,7 @@ class Answer:
 
     @property
     def empty(self) -> bool:
-        return not self.content and not self.reasoning
+        return not self.content and not self.reasoning and not self.calls.shown
 
     def finish(self, turn: ChatTurn) -> Finish:
         """How the answer ended, with the upstream's token counts or estimates; logged."""
@@ -81,4 +87,4 @@ class Answer:
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.prompt_tokens + usage.completion_tokens,
         }
-        return Finish(self.reason, usage)
+        return Finish("tool_calls" if self.calls.shown else self.reason, usage)

@@ -17,7 +17,7 @@ from ..pool import AllCooling, TokenPool
 from ..tokens import NoTokens, TokenEntry
 from ..upstream.dialects.base import EventStream
 from ..upstream.errors import UpstreamError
-from ..upstream.types import ChatTurn, Event, Prompt, Text, Thinking
+from ..upstream.types import ChatTurn, Event, Prompt, Text, Thinking, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def open_events(
                     for e in batch:
                         if type(e) is Prompt:
                             entry.prompt = e.text
-                    if any(type(e) in (Text, Thinking) for e in batch):
+                    if any(type(e) in (Text, Thinking, ToolCall) for e in batch):
                         break
         except UpstreamError as exc:
             await inner.aclose()

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..errors import ApiError
 from ..settings import Settings
-from ..upstream.types import ChatTurn
+from ..upstream.types import ChatTurn, ToolCall
 from .turn import Ask, Finish, Result, TurnContext
 
 W = TypeVar("W")
@@ -35,6 +35,10 @@ class StreamRenderer(Protocol):
     def thinking(self, text: str) -> bytes: ...
 
     def text(self, text: str) -> bytes: ...
+
+    def tool_call(self, index: int, call: ToolCall) -> bytes:
+        """A tool call, the `index`-th of the message (it arrives whole)."""
+        ...
 
     def finish(self, finish: Finish) -> bytes: ...
 

@@ -25,9 +25,10 @@ from ..upstream.dialects.base import EventStream
 from ..upstream.errors import UpstreamError
 from ..upstream.types import ChatTurn, Event
 from .answer import Answer
-from .failover import open_events, upstream_api_error
+from .failover import upstream_api_error
 from .frontend import FrontEnd, StreamRenderer
 from .sse import SSEResponse
+from .tool_turns import check_dialect, open_turn, park, release_parked
 from .turn import Ask, Result, TurnContext
 
 W = TypeVar("W")
@@ -85,7 +86,12 @@ async def _serve(
         # Best effort for a body refused below; capped so the ring stays small.
         entry.model = str(body.get("model", ""))[:MODEL_LOG_LIMIT]
         entry.stream = body.get("stream") is True
-    ask = front.parse(body)
+    try:
+        ask = front.parse(body)
+    except ApiError:
+        # A refused follow-up must not leave the run it answers parked.
+        release_parked(app, body)
+        raise
     entry.model, entry.stream = ask.model[:MODEL_LOG_LIMIT], ask.stream
     settings = app[keys.settings_key]
     if not app[keys.catalog_key].allowed(ask.model, settings.enable_all_claude):
@@ -104,16 +110,25 @@ async def _serve(
         slow_pool=settings.enable_slow_pool,
     )
     turn = await front.turn(ask, context)
-    answer = Answer(entry, ask.raw_reasoning)
+    check_dialect(turn, app[keys.config_key])
+    answer = Answer(entry, ask.raw_reasoning, turn.parallel_tool_calls)
     async with AsyncExitStack() as stack:
         # Read up to the first content before answering 200, so an upstream error
         # becomes a proper HTTP error (SPEC §3.4 ENABLE_STREAM_CHECK).
         check = settings.enable_stream_check or not ask.stream
-        events, early = await open_events(app, caller, turn, entry, stack, check=check)
+        events, early, live = await open_turn(app, caller, turn, entry, stack, check=check)
+        error: str | None = None
         if not ask.stream:
-            return await _collect(request, front, ask, turn, events, early, answer), None
-        out = front.renderer(ask, settings)
-        return await _stream(request, out, turn, events, early, answer)
+            resp: web.StreamResponse = await _collect(
+                request, front, ask, turn, events, early, answer
+            )
+        else:
+            out = front.renderer(ask, settings)
+            resp, error = await _stream(request, out, turn, events, early, answer)
+        if live is not None and error is None:
+            # The model waits for its calls' results: keep the run for the follow-up.
+            park(app, caller, turn, entry, stack, live, answer.calls)
+        return resp, error
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -141,18 +156,26 @@ async def _collect(
             type="upstream_error",
             code="empty_response",
         )
-    result = Result("".join(answer.content), "".join(answer.reasoning), answer.finish(turn))
+    result = Result(
+        "".join(answer.content),
+        "".join(answer.reasoning),
+        answer.finish(turn),
+        tuple(answer.calls.shown),
+    )
     return front.answer(ask, result)
 
 
-def _render(out: StreamRenderer, piece: tuple[str, str]) -> bytes:
-    """One read's pieces as the front-end's SSE bytes."""
+def _render(out: StreamRenderer, piece: tuple[str, str], answer: Answer) -> bytes:
+    """One read's pieces as the front-end's SSE bytes: thinking, text, then new calls."""
     reasoning, content = piece
-    if not reasoning:
+    if not reasoning and not answer.calls.fresh:
         return out.text(content) if content else b""
-    data = out.thinking(reasoning)
+    data = out.thinking(reasoning) if reasoning else b""
     if content:
         data += out.text(content)
+    if answer.calls.fresh:
+        for index, call in answer.calls.take_fresh():
+            data += out.tool_call(index, call)
     return data
 
 
@@ -171,14 +194,14 @@ async def _stream(
     try:
         data = out.start()
         for batch in early:
-            data += _render(out, take(batch))
+            data += _render(out, take(batch), answer)
         if data:
             await resp.send(data)
         async for batch in events:
-            data = _render(out, take(batch))
+            data = _render(out, take(batch), answer)
             if data:
                 await resp.send(data)
-        tail = _render(out, answer.flush())
+        tail = _render(out, answer.flush(), answer)
     except UpstreamError as exc:
         error = upstream_api_error(exc, request.app[keys.config_key])
         await resp.send_last(out.error(error))

@@ -6,13 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from ..upstream.types import Image, Usage
+from ..upstream.types import Image, ToolCall, Usage
 
 W = TypeVar("W")
 
 # Why an answer ended, in the core's words; each front-end names it its own way.
 # "stop": the model finished its turn.
-FinishReason = Literal["stop"]
+# "tool_calls": the model called tools and waits for their results.
+FinishReason = Literal["stop", "tool_calls"]
 
 
 @dataclass(slots=True)
@@ -55,3 +56,4 @@ class Result:
     content: str
     reasoning: str
     finish: Finish
+    tool_calls: tuple[ToolCall, ...] = ()

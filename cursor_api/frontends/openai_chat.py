@@ -19,7 +19,7 @@ from ..core.sse import event
 from ..core.turn import Ask, Finish, Result, TurnContext
 from ..errors import ApiError
 from ..settings import Settings
-from ..upstream.types import ChatTurn, Usage
+from ..upstream.types import ChatTurn, ToolCall, Usage
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -39,6 +39,15 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     if usage.reasoning_tokens:
         out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return out
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    """One entry of an assistant message's `tool_calls`."""
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
 
 
 def completion_id() -> str:
@@ -65,7 +74,7 @@ class ChunkRenderer:
         # The role goes out with the first delta.
         return b""
 
-    def _delta(self, delta: dict[str, str]) -> bytes:
+    def _delta(self, delta: dict[str, Any]) -> bytes:
         if self.first:
             self.first = False
             delta = {"role": "assistant", **delta}
@@ -79,6 +88,18 @@ class ChunkRenderer:
             return self._delta({"content": text})
         # The common chunk, built without a dict: only the text is serialised.
         return self.head + b'{"content":' + _dumps(text).encode() + b"}" + self.tail
+
+    def tool_call(self, index: int, call: ToolCall) -> bytes:
+        """OpenAI's shape: `id` and `function.name` once in the call's first delta, then
+        its `arguments` (whole here: the upstream sends a call complete)."""
+        first = {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        rest = {"index": index, "function": {"arguments": call.arguments}}
+        return self._delta({"tool_calls": [first]}) + self._delta({"tool_calls": [rest]})
 
     def finish(self, finish: Finish) -> bytes:
         data = b""
@@ -122,6 +143,9 @@ class OpenAIChat:
 
     def answer(self, ask: Ask[ChatRequest], result: Result) -> web.Response:
         message: dict[str, Any] = {"role": "assistant", "content": result.content}
+        if result.tool_calls:
+            message["content"] = result.content or None
+            message["tool_calls"] = [tool_call_json(c) for c in result.tool_calls]
         if result.reasoning:
             message["reasoning_content"] = result.reasoning
         payload = {

@@ -33,6 +33,11 @@ class IdleTimeout:
         self._handle: asyncio.TimerHandle | None = None
 
     @property
+    def task(self) -> asyncio.Task[object] | None:
+        """The task the clock cancels (the one that called `start`)."""
+        return getattr(self, "_task", None)
+
+    @property
     def limit(self) -> float:
         return self._limit
 

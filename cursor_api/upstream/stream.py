@@ -198,6 +198,11 @@ class ConnectStream:
         idle = self._idle
         if idle is None:
             idle = self._idle = IdleTimeout(self._first_limit).start()
+        elif idle.task is not asyncio.current_task():
+            # Read on by another task (a tool-calling turn is read by its own task,
+            # core/tools.py): the clock must cancel that one.
+            idle.stop()
+            idle.start()
         idle.touch()
         try:
             while True:

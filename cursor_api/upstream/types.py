@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +18,40 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One conversation message after the mapping rules of SPEC §3.1."""
+class ToolSpec:
+    """A function the client declared in `tools`: its schema already checked."""
 
-    role: Literal["user", "assistant"]
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    # `strict: true`: a call whose arguments do not match the schema is sent back.
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PastCall:
+    """A tool call an earlier assistant message made (`arguments` is JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One conversation message after the mapping rules of SPEC §3.1.
+
+    An assistant message may carry the tool calls it made; a `tool` message is the
+    result of one of them (`tool_call_id`, `tool_name`), its content in `text`.
+    """
+
+    role: Literal["user", "assistant", "tool"]
     text: str
     bubble_id: str
     images: tuple[Image, ...] = ()
+    tool_calls: tuple[PastCall, ...] = ()
+    tool_call_id: str = ""
+    tool_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +65,10 @@ class ChatTurn:
     conversation_id: str
     long_context: bool = False
     slow_pool: bool = False
+    tools: tuple[ToolSpec, ...] = ()
+    # "auto", "none", "required", or the one function name the model must call.
+    tool_choice: str = "auto"
+    parallel_tool_calls: bool = True
 
 
 # Stream events. A dialect yields them in lists, one list per network read, so
@@ -81,7 +113,29 @@ class Notice:
     text: str
 
 
-Event = Text | Thinking | Prompt | Usage | Notice
+# How a tool call is answered upstream: the result text and whether it is an error;
+# or, with `refused`, a refusal whose reason is the text.
+ToolAnswer = Callable[[str, bool], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """The model calls a declared client tool (`arguments` is a JSON object as text).
+
+    `answer(text, is_error)` sends the client's result to the run that made the call;
+    `refuse(reason)` declines it. `parkable` is False when the result can only reach
+    the model in a new run (a built-in tool mapped to a client tool).
+    """
+
+    id: str
+    name: str
+    arguments: str
+    answer: ToolAnswer
+    refuse: Callable[[str], Awaitable[None]]
+    parkable: bool = True
+
+
+Event = Text | Thinking | Prompt | Usage | Notice | ToolCall
 
 
 @dataclass(frozen=True, slots=True)

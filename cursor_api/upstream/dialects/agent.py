@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 
@@ -29,7 +30,26 @@ from ..errors import UpstreamError
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
 from ..stream import ConnectStream, body_events, protocol_error
-from ..types import ChatTurn, Event, Message, ModelInfo, Notice, Text, Thinking, Usage
+from ..types import (
+    ChatTurn,
+    Event,
+    Message,
+    ModelInfo,
+    Notice,
+    Text,
+    Thinking,
+    ToolCall,
+    Usage,
+)
+from .agent_builtins import BUILTINS, Builtin, builtin_values, map_builtin, refusal
+from .agent_tools import (
+    match_declared,
+    mcp_arguments,
+    strict_problem,
+    tool_definitions,
+    tool_instructions,
+    transcript,
+)
 from .base import EventStream, new_uuid
 
 log = logging.getLogger(__name__)
@@ -40,6 +60,9 @@ MODELS_PATH = "/agent.v1.AgentService/GetUsableModels"
 
 # What the model sees when it asks to run a tool on "our" machine: there is none.
 NO_TOOLS = "tools are not available through this OpenAI-compatible proxy; answer directly"
+# Calls to undeclared or unmappable tools refused in one run before the run is given
+# up (docs/agent-protocol.md §12.2: models drift to built-in tools).
+MAX_TOOL_MISSES = 3
 
 AGENT_MODES = {"agent": ag.AGENT_MODE_AGENT, "ask": ag.AGENT_MODE_ASK}
 
@@ -62,8 +85,12 @@ def _images(message: Message) -> list[ag.SelectedImage]:
 def build_run_request(
     turn: ChatTurn, config: Config, blobs: dict[bytes, bytes]
 ) -> ag.AgentClientMessage:
-    """The run request of one plain chat turn (docs/agent-protocol.md §5)."""
-    *earlier, last = turn.messages
+    """The run request of one turn (docs/agent-protocol.md §5).
+
+    Tool calls and results of the conversation travel as transcript text
+    (docs/agent-protocol.md §12.4); declared tools as MCP tools (§12.1).
+    """
+    *earlier, last = transcript(turn.messages)
     history = ag.ConversationHistory()
     for message in earlier:
         if message.role == "user":
@@ -87,8 +114,9 @@ def build_run_request(
                 )
             )
     state = ag.ConversationStateStructure()
-    if turn.instructions:
-        blob_id, data = system_blob(turn.instructions)
+    instructions = "\n\n".join(p for p in (turn.instructions, tool_instructions(turn)) if p)
+    if instructions:
+        blob_id, data = system_blob(instructions)
         blobs[blob_id] = data
         state.root_prompt_messages_json.append(blob_id)
     model = wire_model(turn.model)
@@ -105,13 +133,13 @@ def build_run_request(
                     selected_context=ag.SelectedContext(selected_images=_images(last)),
                     mode=AGENT_MODES[config.agent_mode],
                 ),
-                request_context=_request_context(config),
+                request_context=_request_context(config, turn),
                 conversation_history=history,
             )
         ),
         model_details=ag.ModelDetails(model_id=model, display_model_id=model, display_name=model),
         # "observably required even when empty" (docs/agent-protocol.md §11.3).
-        mcp_tools=ag.McpTools(),
+        mcp_tools=ag.McpTools(mcp_tools=tool_definitions(turn.tools)),
         conversation_id=turn.conversation_id,
         requested_model=ag.RequestedModel(model_id=model),
         exclude_workspace_context=True,
@@ -119,9 +147,11 @@ def build_run_request(
     return ag.AgentClientMessage(run_request=run)
 
 
-def _request_context(config: Config) -> ag.RequestContext:
+def _request_context(config: Config, turn: ChatTurn) -> ag.RequestContext:
+    """The environment, and the declared tools again (docs/agent-protocol.md §12.1)."""
     return ag.RequestContext(
-        env=ag.RequestContextEnv(os_version="linux", shell="bash", time_zone=config.timezone)
+        env=ag.RequestContextEnv(os_version="linux", shell="bash", time_zone=config.timezone),
+        tools=tool_definitions(turn.tools),
     )
 
 
@@ -144,6 +174,10 @@ class AgentRun:
         self.append_lock = asyncio.Lock()
         self.append_error: UpstreamError | None = None
         self.output_tokens = 0
+        # Calls handed to the client and not answered yet, by exec id: each gets an
+        # exec heartbeat while it runs, as Cursor's own client sends.
+        self.running: dict[int, ag.ExecServerMessage] = {}
+        self.misses: list[str] = []
 
     async def append(self, message: ag.AgentClientMessage) -> None:
         """Send one client message; seqnos are assigned and sent strictly in order."""
@@ -161,12 +195,16 @@ class AgentRun:
             )
 
     async def heartbeat(self) -> None:
-        """A client heartbeat on a fixed timer from the run request (docs/agent-protocol.md §4)."""
+        """A client heartbeat on a fixed timer from the run request (docs/agent-protocol.md §4),
+        and an exec heartbeat for each tool call the client is running (§12.3)."""
         beat = ag.AgentClientMessage(client_heartbeat=ag.ClientHeartbeat())
         while True:
             await asyncio.sleep(self.config.agent_heartbeat_s)
             try:
                 await self.append(beat)
+                for exec_id in list(self.running):
+                    control = ag.ExecClientControlMessage(heartbeat=ag.ExecHeartbeat(id=exec_id))
+                    await self.append(ag.AgentClientMessage(exec_client_control_message=control))
             except UpstreamError as exc:
                 self.append_error = exc
                 log.warning("agent heartbeat failed: %s", exc)
@@ -189,7 +227,7 @@ class AgentRun:
         if self.append_error is not None:
             raise self.append_error
 
-    def _handle(self, payload: bytes, events: list[Event]) -> bool | Awaitable[None]:
+    def _handle(self, payload: bytes, events: list[Event]) -> bool | Awaitable[None] | None:
         """Act on one server message: True when the turn has ended, or the demand to answer."""
         try:
             message = _server_message(payload)
@@ -201,7 +239,7 @@ class AgentRun:
         if kind == "kv_server_message":
             return self._kv(message.kv_server_message)
         if kind == "exec_server_message":
-            return self._exec(message.exec_server_message)
+            return self._exec(message.exec_server_message, events)
         if kind == "interaction_query":
             return self._query(message.interaction_query)
         return False
@@ -248,22 +286,103 @@ class AgentRun:
             return
         await self.append(ag.AgentClientMessage(kv_client_message=reply))
 
-    async def _exec(self, ex: ag.ExecServerMessage) -> None:
-        if ex.WhichOneof("message") == "request_context_args":
+    def _exec(self, ex: ag.ExecServerMessage, events: list[Event]) -> Awaitable[None] | None:
+        kind = ex.WhichOneof("message") or "unknown"
+        if kind == "request_context_args":
             reply = ag.ExecClientMessage(
                 id=ex.id,
                 exec_id=ex.exec_id,
                 request_context_result=ag.RequestContextResult(
-                    success=ag.RequestContextSuccess(request_context=_request_context(self.config))
+                    success=ag.RequestContextSuccess(
+                        request_context=_request_context(self.config, self.turn)
+                    )
                 ),
             )
-            await self.append(ag.AgentClientMessage(exec_client_message=reply))
-            return
-        log.info("agent: refused a %s tool request", ex.WhichOneof("message") or "unknown")
-        # `throw` is the documented way to decline a tool the client does not implement
-        # (docs/agent-protocol.md §7.2).
-        refusal = ag.ExecClientControlMessage(throw=ag.ExecThrow(id=ex.id, error=NO_TOOLS))
-        await self.append(ag.AgentClientMessage(exec_client_control_message=refusal))
+            return self.append(ag.AgentClientMessage(exec_client_message=reply))
+        if kind == "mcp_args":
+            return self._mcp_call(ex, events)
+        builtin = BUILTINS.get(kind)
+        if builtin is not None:
+            return self._builtin_call(ex, kind, builtin, events)
+        log.info("agent: refused a %s tool request", kind)
+        # `throw` declines a tool the client does not implement (docs/agent-protocol.md §7.2).
+        refused = ag.ExecClientControlMessage(
+            throw=ag.ExecThrow(id=ex.id, error=self._redirect(kind))
+        )
+        return self._miss(kind, ag.AgentClientMessage(exec_client_control_message=refused))
+
+    def _mcp_call(self, ex: ag.ExecServerMessage, events: list[Event]) -> Awaitable[None] | None:
+        args = ex.mcp_args
+        called = args.tool_name or args.name
+        tool = match_declared(called, self.turn.tools)
+        if tool is None:
+            return self._miss(called, _mcp_reply(ex, rejected=self._redirect(called)))
+        arguments = mcp_arguments(args.args)
+        problem = strict_problem(tool, arguments)
+        if problem is not None:
+            reason = f"{problem}; call {tool.name} again with arguments that fit its schema"
+            return self._miss(called, _mcp_reply(ex, rejected=reason))
+
+        async def answer(text: str, is_error: bool) -> None:
+            self.running.pop(ex.id, None)
+            await self.append(_mcp_reply(ex, text=text, is_error=is_error))
+
+        async def refuse(reason: str) -> None:
+            self.running.pop(ex.id, None)
+            await self.append(_mcp_reply(ex, rejected=reason))
+
+        self.running[ex.id] = ex
+        events.append(ToolCall(_call_id(), tool.name, _json(arguments), answer, refuse))
+        return None
+
+    def _builtin_call(
+        self, ex: ag.ExecServerMessage, kind: str, builtin: Builtin, events: list[Event]
+    ) -> Awaitable[None] | None:
+        values = builtin_values(kind, ex)
+        mapped = map_builtin(builtin, values, self.turn.tools)
+        if mapped is None:
+            return self._miss(builtin.purpose, refusal(ex, kind, values, self._redirect(kind)))
+        tool, arguments = mapped
+
+        async def refuse(reason: str) -> None:
+            self.running.pop(ex.id, None)
+            await self.append(refusal(ex, kind, values, reason))
+
+        async def answer(text: str, is_error: bool) -> None:
+            # A built-in has no result shape for a client tool's output: the output
+            # goes back in the refusal's reason (normally it reaches the model by
+            # cold resume instead, see ToolCall.parkable).
+            await refuse(f"The client ran this as its tool {tool.name}. Its output:\n{text}")
+
+        log.info("agent: built-in %s taken over by the client tool %s", kind, tool.name)
+        self.running[ex.id] = ex
+        events.append(
+            ToolCall(_call_id(), tool.name, _json(arguments), answer, refuse, parkable=False)
+        )
+        return None
+
+    def _redirect(self, called: str) -> str:
+        """Why a call was refused, and what to call instead."""
+        names = ", ".join(t.name for t in self.turn.tools)
+        if not names:
+            return NO_TOOLS
+        return (
+            f"There is no tool {called!r} here. Use only the declared tools ({names}), "
+            "or answer directly."
+        )
+
+    def _miss(self, called: str, reply: ag.AgentClientMessage) -> Awaitable[None]:
+        """Refuse a call; past MAX_TOOL_MISSES in one run, give the run up."""
+        self.misses.append(called)
+        if len(self.misses) > MAX_TOOL_MISSES:
+            raise UpstreamError(
+                code="tool_misses",
+                message=f"the model kept calling tools this request did not declare "
+                f"({', '.join(self.misses)}); try again, or declare a tool for that purpose",
+                status_override=502,
+            )
+        log.info("agent: refused a call to %s", called)
+        return self.append(reply)
 
     async def _query(self, query: ag.InteractionQuery) -> None:
         kind = query.WhichOneof("query")
@@ -278,6 +397,27 @@ class AgentRun:
         response = ag.InteractionResponse(id=query.id)
         getattr(response, field).CopyFrom(decision)
         await self.append(ag.AgentClientMessage(interaction_response=response))
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _json(arguments: object) -> str:
+    return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+
+
+def _mcp_reply(
+    ex: ag.ExecServerMessage, *, text: str = "", is_error: bool = False, rejected: str = ""
+) -> ag.AgentClientMessage:
+    """An `mcp_result`: the tool's text verbatim, or a refusal with its reason."""
+    if rejected:
+        result = ag.McpResult(rejected=ag.McpRejected(reason=rejected))
+    else:
+        item = ag.McpToolResultContentItem(text=ag.McpTextContent(text=text))
+        result = ag.McpResult(success=ag.McpSuccess(content=[item], is_error=is_error))
+    reply = ag.ExecClientMessage(id=ex.id, exec_id=ex.exec_id, mcp_result=result)
+    return ag.AgentClientMessage(exec_client_message=reply)
 
 
 def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:

@@ -55,10 +55,12 @@ class RequestContextEnv(_message.Message):
     def __init__(self, os_version: _Optional[str] = ..., workspace_paths: _Optional[_Iterable[str]] = ..., shell: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class RequestContext(_message.Message):
-    __slots__ = ("env",)
+    __slots__ = ("env", "tools")
     ENV_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
     env: RequestContextEnv
-    def __init__(self, env: _Optional[_Union[RequestContextEnv, _Mapping]] = ...) -> None: ...
+    tools: _containers.RepeatedCompositeFieldContainer[McpToolDefinition]
+    def __init__(self, env: _Optional[_Union[RequestContextEnv, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[McpToolDefinition, _Mapping]]] = ...) -> None: ...
 
 class HistoryText(_message.Message):
     __slots__ = ("text",)
@@ -146,11 +148,25 @@ class RequestedModel(_message.Message):
     parameters: _containers.RepeatedCompositeFieldContainer[ModelParameterValue]
     def __init__(self, model_id: _Optional[str] = ..., max_mode: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ModelParameterValue, _Mapping]]] = ...) -> None: ...
 
+class McpToolDefinition(_message.Message):
+    __slots__ = ("name", "description", "input_schema", "provider_identifier", "tool_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    input_schema: bytes
+    provider_identifier: str
+    tool_name: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[bytes] = ..., provider_identifier: _Optional[str] = ..., tool_name: _Optional[str] = ...) -> None: ...
+
 class McpTools(_message.Message):
     __slots__ = ("mcp_tools",)
     MCP_TOOLS_FIELD_NUMBER: _ClassVar[int]
-    mcp_tools: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, mcp_tools: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    mcp_tools: _containers.RepeatedCompositeFieldContainer[McpToolDefinition]
+    def __init__(self, mcp_tools: _Optional[_Iterable[_Union[McpToolDefinition, _Mapping]]] = ...) -> None: ...
 
 class TokenDetails(_message.Message):
     __slots__ = ("used_tokens", "max_tokens")
@@ -224,15 +240,180 @@ class RequestContextResult(_message.Message):
     success: RequestContextSuccess
     def __init__(self, success: _Optional[_Union[RequestContextSuccess, _Mapping]] = ...) -> None: ...
 
+class McpArgs(_message.Message):
+    __slots__ = ("name", "args", "tool_call_id", "provider_identifier", "tool_name")
+    class ArgsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    args: _containers.ScalarMap[str, bytes]
+    tool_call_id: str
+    provider_identifier: str
+    tool_name: str
+    def __init__(self, name: _Optional[str] = ..., args: _Optional[_Mapping[str, bytes]] = ..., tool_call_id: _Optional[str] = ..., provider_identifier: _Optional[str] = ..., tool_name: _Optional[str] = ...) -> None: ...
+
+class McpTextContent(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class McpToolResultContentItem(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: McpTextContent
+    def __init__(self, text: _Optional[_Union[McpTextContent, _Mapping]] = ...) -> None: ...
+
+class McpSuccess(_message.Message):
+    __slots__ = ("content", "is_error")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    IS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    content: _containers.RepeatedCompositeFieldContainer[McpToolResultContentItem]
+    is_error: bool
+    def __init__(self, content: _Optional[_Iterable[_Union[McpToolResultContentItem, _Mapping]]] = ..., is_error: _Optional[bool] = ...) -> None: ...
+
+class McpError(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    def __init__(self, error: _Optional[str] = ...) -> None: ...
+
+class McpRejected(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class McpResult(_message.Message):
+    __slots__ = ("success", "error", "rejected")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    success: McpSuccess
+    error: McpError
+    rejected: McpRejected
+    def __init__(self, success: _Optional[_Union[McpSuccess, _Mapping]] = ..., error: _Optional[_Union[McpError, _Mapping]] = ..., rejected: _Optional[_Union[McpRejected, _Mapping]] = ...) -> None: ...
+
+class ShellArgs(_message.Message):
+    __slots__ = ("command", "working_directory")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    command: str
+    working_directory: str
+    def __init__(self, command: _Optional[str] = ..., working_directory: _Optional[str] = ...) -> None: ...
+
+class PathArgs(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class WriteArgs(_message.Message):
+    __slots__ = ("path", "file_text")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FILE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    file_text: str
+    def __init__(self, path: _Optional[str] = ..., file_text: _Optional[str] = ...) -> None: ...
+
+class GrepArgs(_message.Message):
+    __slots__ = ("pattern", "path", "glob")
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    GLOB_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    path: str
+    glob: str
+    def __init__(self, pattern: _Optional[str] = ..., path: _Optional[str] = ..., glob: _Optional[str] = ...) -> None: ...
+
+class ShellRejected(_message.Message):
+    __slots__ = ("command", "working_directory", "reason")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    command: str
+    working_directory: str
+    reason: str
+    def __init__(self, command: _Optional[str] = ..., working_directory: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PathRejected(_message.Message):
+    __slots__ = ("path", "reason")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    reason: str
+    def __init__(self, path: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ErrorOnly(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    def __init__(self, error: _Optional[str] = ...) -> None: ...
+
+class ShellResult(_message.Message):
+    __slots__ = ("rejected",)
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    rejected: ShellRejected
+    def __init__(self, rejected: _Optional[_Union[ShellRejected, _Mapping]] = ...) -> None: ...
+
+class ShellStreamResult(_message.Message):
+    __slots__ = ("rejected",)
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    rejected: ShellRejected
+    def __init__(self, rejected: _Optional[_Union[ShellRejected, _Mapping]] = ...) -> None: ...
+
+class WriteOrDeleteResult(_message.Message):
+    __slots__ = ("rejected",)
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    rejected: PathRejected
+    def __init__(self, rejected: _Optional[_Union[PathRejected, _Mapping]] = ...) -> None: ...
+
+class ReadOrLsResult(_message.Message):
+    __slots__ = ("rejected",)
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    rejected: PathRejected
+    def __init__(self, rejected: _Optional[_Union[PathRejected, _Mapping]] = ...) -> None: ...
+
+class GrepResult(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: ErrorOnly
+    def __init__(self, error: _Optional[_Union[ErrorOnly, _Mapping]] = ...) -> None: ...
+
 class ExecClientMessage(_message.Message):
-    __slots__ = ("id", "request_context_result", "exec_id")
+    __slots__ = ("id", "shell_result", "write_result", "delete_result", "grep_result", "read_result", "ls_result", "request_context_result", "mcp_result", "shell_stream_result", "exec_id")
     ID_FIELD_NUMBER: _ClassVar[int]
+    SHELL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    WRITE_RESULT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_RESULT_FIELD_NUMBER: _ClassVar[int]
+    GREP_RESULT_FIELD_NUMBER: _ClassVar[int]
+    READ_RESULT_FIELD_NUMBER: _ClassVar[int]
+    LS_RESULT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_CONTEXT_RESULT_FIELD_NUMBER: _ClassVar[int]
+    MCP_RESULT_FIELD_NUMBER: _ClassVar[int]
+    SHELL_STREAM_RESULT_FIELD_NUMBER: _ClassVar[int]
     EXEC_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
+    shell_result: ShellResult
+    write_result: WriteOrDeleteResult
+    delete_result: WriteOrDeleteResult
+    grep_result: GrepResult
+    read_result: ReadOrLsResult
+    ls_result: ReadOrLsResult
     request_context_result: RequestContextResult
+    mcp_result: McpResult
+    shell_stream_result: ShellStreamResult
     exec_id: str
-    def __init__(self, id: _Optional[int] = ..., request_context_result: _Optional[_Union[RequestContextResult, _Mapping]] = ..., exec_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., shell_result: _Optional[_Union[ShellResult, _Mapping]] = ..., write_result: _Optional[_Union[WriteOrDeleteResult, _Mapping]] = ..., delete_result: _Optional[_Union[WriteOrDeleteResult, _Mapping]] = ..., grep_result: _Optional[_Union[GrepResult, _Mapping]] = ..., read_result: _Optional[_Union[ReadOrLsResult, _Mapping]] = ..., ls_result: _Optional[_Union[ReadOrLsResult, _Mapping]] = ..., request_context_result: _Optional[_Union[RequestContextResult, _Mapping]] = ..., mcp_result: _Optional[_Union[McpResult, _Mapping]] = ..., shell_stream_result: _Optional[_Union[ShellStreamResult, _Mapping]] = ..., exec_id: _Optional[str] = ...) -> None: ...
 
 class ExecStreamClose(_message.Message):
     __slots__ = ("id",)
@@ -248,13 +429,21 @@ class ExecThrow(_message.Message):
     error: str
     def __init__(self, id: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
+class ExecHeartbeat(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
 class ExecClientControlMessage(_message.Message):
-    __slots__ = ("stream_close", "throw")
+    __slots__ = ("stream_close", "throw", "heartbeat")
     STREAM_CLOSE_FIELD_NUMBER: _ClassVar[int]
     THROW_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     stream_close: ExecStreamClose
     throw: ExecThrow
-    def __init__(self, stream_close: _Optional[_Union[ExecStreamClose, _Mapping]] = ..., throw: _Optional[_Union[ExecThrow, _Mapping]] = ...) -> None: ...
+    heartbeat: ExecHeartbeat
+    def __init__(self, stream_close: _Optional[_Union[ExecStreamClose, _Mapping]] = ..., throw: _Optional[_Union[ExecThrow, _Mapping]] = ..., heartbeat: _Optional[_Union[ExecHeartbeat, _Mapping]] = ...) -> None: ...
 
 class Approved(_message.Message):
     __slots__ = ()
@@ -407,20 +596,20 @@ class ExecServerMessage(_message.Message):
     FETCH_ARGS_FIELD_NUMBER: _ClassVar[int]
     EXEC_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
-    shell_args: bytes
-    write_args: bytes
-    delete_args: bytes
-    grep_args: bytes
-    read_args: bytes
-    ls_args: bytes
+    shell_args: ShellArgs
+    write_args: WriteArgs
+    delete_args: PathArgs
+    grep_args: GrepArgs
+    read_args: PathArgs
+    ls_args: PathArgs
     diagnostics_args: bytes
     request_context_args: RequestContextArgs
-    mcp_args: bytes
-    shell_stream_args: bytes
+    mcp_args: McpArgs
+    shell_stream_args: ShellArgs
     background_shell_spawn_args: bytes
     fetch_args: bytes
     exec_id: str
-    def __init__(self, id: _Optional[int] = ..., shell_args: _Optional[bytes] = ..., write_args: _Optional[bytes] = ..., delete_args: _Optional[bytes] = ..., grep_args: _Optional[bytes] = ..., read_args: _Optional[bytes] = ..., ls_args: _Optional[bytes] = ..., diagnostics_args: _Optional[bytes] = ..., request_context_args: _Optional[_Union[RequestContextArgs, _Mapping]] = ..., mcp_args: _Optional[bytes] = ..., shell_stream_args: _Optional[bytes] = ..., background_shell_spawn_args: _Optional[bytes] = ..., fetch_args: _Optional[bytes] = ..., exec_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., shell_args: _Optional[_Union[ShellArgs, _Mapping]] = ..., write_args: _Optional[_Union[WriteArgs, _Mapping]] = ..., delete_args: _Optional[_Union[PathArgs, _Mapping]] = ..., grep_args: _Optional[_Union[GrepArgs, _Mapping]] = ..., read_args: _Optional[_Union[PathArgs, _Mapping]] = ..., ls_args: _Optional[_Union[PathArgs, _Mapping]] = ..., diagnostics_args: _Optional[bytes] = ..., request_context_args: _Optional[_Union[RequestContextArgs, _Mapping]] = ..., mcp_args: _Optional[_Union[McpArgs, _Mapping]] = ..., shell_stream_args: _Optional[_Union[ShellArgs, _Mapping]] = ..., background_shell_spawn_args: _Optional[bytes] = ..., fetch_args: _Optional[bytes] = ..., exec_id: _Optional[str] = ...) -> None: ...
 
 class InteractionQuery(_message.Message):
     __slots__ = ("id", "web_search_request_query", "ask_question_interaction_query", "switch_mode_request_query", "create_plan_request_query", "web_fetch_request_query")
