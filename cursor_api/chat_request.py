@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .chat_params import Params, parse_params
 from .errors import bad_request
+from .structured import instructions as format_instructions
 from .tool_request import ToolRequest, check_tool_results, parse_tool_calls, parse_tool_fields
 from .upstream.types import ChatTurn, Image, Message, PastCall
 
@@ -52,6 +54,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     raw_reasoning: bool = False
+    params: Params = field(default_factory=Params)
     tools: ToolRequest = field(default_factory=ToolRequest)
 
     @property
@@ -84,6 +87,18 @@ def parse_chat_request(body: object) -> ChatRequest:
         if not isinstance(options, dict):
             raise bad_request("'stream_options' must be an object", param="stream_options")
         include_usage = _optional(options, "include_usage", bool, False, "stream_options.")
+        if _optional(options, "include_obfuscation", bool, False, "stream_options."):
+            raise bad_request(
+                "'stream_options.include_obfuscation' is not supported: this service adds no "
+                "obfuscation padding; send false or omit it",
+                param="stream_options",
+            )
+        for key in options.keys() - {"include_usage", "include_obfuscation"}:
+            raise bad_request(
+                f"'stream_options.{key}' is not an option: OpenAI's are include_usage and "
+                "include_obfuscation",
+                param=f"stream_options.{key}",
+            )
     reasoning_format = body.get("reasoning_format")
     if reasoning_format is not None and reasoning_format not in ("none", "raw", "parsed"):
         raise bad_request(
@@ -92,6 +107,7 @@ def parse_chat_request(body: object) -> ChatRequest:
             param="reasoning_format",
         )
     tools = parse_tool_fields(body)
+    params = parse_params(body)
     messages = [_parse_message(i, m) for i, m in enumerate(raw_messages)]
     check_tool_results(messages)
     return ChatRequest(
@@ -101,6 +117,7 @@ def parse_chat_request(body: object) -> ChatRequest:
         include_usage=include_usage,
         raw_reasoning=reasoning_format in ("none", "raw"),
         tools=tools,
+        params=params,
     )
 
 
@@ -204,6 +221,9 @@ async def build_turn(
     """Apply mapping rules 1-4 of SPEC §3.1."""
     system = [m.text for m in request.messages if m.role == "system"]
     instructions = "\n\n".join(system) if system else default_instructions
+    if request.params.response_format is not None:
+        asked = format_instructions(request.params.response_format)
+        instructions = f"{instructions}\n\n{asked}" if instructions else asked
     dialogue: list[Message] = []
     for m in request.messages:
         if m.role == "system":
@@ -242,6 +262,7 @@ async def build_turn(
         tools=tools.tools if tools.choice != "none" else (),
         tool_choice=tools.choice,
         parallel_tool_calls=tools.parallel,
+        max_tokens=request.params.max_tokens,
     )
 
 

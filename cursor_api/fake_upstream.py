@@ -176,6 +176,10 @@ class Scenario:
     # from those instead, without calling again.
     tool_calls: Sequence[FakeCall] = ()
     tool_prefix: str = ""
+    # legacy/unified: (url, title) pages cited in a `web_citation` frame after text frame
+    # `citations_after` (PROTOCOL §2, §7).
+    citations: Sequence[tuple[str, str]] = ()
+    citations_after: int = 1
 
 
 def fixture_texts(raw: bytes) -> list[str]:
@@ -351,6 +355,9 @@ class FakeUpstream:
             # Legacy reasoning models think inline between tags (docs/protocol.md §2.2).
             texts = ["<think>", *scenario.thinking, "</think>", *texts]
         frames = [_legacy_frame(pb.StreamChatResponse(text=t), scenario.gzip) for t in texts]
+        if scenario.citations:
+            cited = pb.StreamChatResponse(web_citation=_web_citation(scenario))
+            frames.insert(scenario.citations_after, _legacy_frame(cited, scenario.gzip))
         head: list[bytes] = []
         if scenario.prompt is not None:
             head.append(_legacy_frame(pb.StreamChatResponse(filled_prompt=scenario.prompt), True))
@@ -422,6 +429,15 @@ class FakeUpstream:
             )
             for t in texts
         ]
+        if scenario.citations:
+            cited = pb.StreamUnifiedChatResponse(web_citation=_web_citation(scenario))
+            frames.insert(
+                len(scenario.thinking) + scenario.citations_after,
+                encode_envelope(
+                    wrap(stream_unified_chat_response=cited).SerializeToString(),
+                    compress=scenario.gzip,
+                ),
+            )
         return await self._play(request, replace(scenario, raw=None), head, frames)
 
     def _check_unified(
@@ -967,6 +983,12 @@ def _jwt_sub(token: str) -> str | None:
         return None
     sub = payload.get("sub") if isinstance(payload, dict) else None
     return sub if isinstance(sub, str) else None
+
+
+def _web_citation(scenario: Scenario) -> pb.WebCitation:
+    return pb.WebCitation(
+        references=[pb.WebReference(url=url, title=title) for url, title in scenario.citations]
+    )
 
 
 def _legacy_frame(message: pb.StreamChatResponse, compress: bool) -> bytes:

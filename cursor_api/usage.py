@@ -21,6 +21,12 @@ def estimate_tokens(text: str) -> int:
     """Approximate the number of model tokens in `text`."""
     if not text:
         return 0
+    wide, runs = _counts(text)
+    return round(wide * 0.7) + runs
+
+
+def _counts(text: str) -> tuple[int, int]:
+    """(wide characters, tokens of the other runs): the two parts of the estimate."""
     wide = len(_WIDE.findall(text))
     rest = _WIDE.sub(" ", text) if wide else text
     count = 0
@@ -33,7 +39,55 @@ def estimate_tokens(text: str) -> int:
             count += (len(run) + 2) // 3
         else:
             count += (len(run) + 1) // 2
-    return round(wide * 0.7) + count
+    return wide, count
+
+
+# Everything up to the last white space or wide character: no run crosses it.
+_SETTLED = re.compile(r".*[\s" + _WIDE.pattern[1:-1] + "]", re.S)
+
+
+class TokenMeter:
+    """`estimate_tokens` of a text that grows piece by piece, without re-reading it all.
+
+    The settled part (up to the last white space or wide character, where no run can
+    continue) is counted once; only the unsettled tail is counted again per piece.
+    """
+
+    __slots__ = ("_runs", "_tail", "_wide")
+
+    def __init__(self) -> None:
+        self._wide = 0
+        self._runs = 0
+        self._tail = ""
+
+    def total(self, more: str = "") -> int:
+        """The estimate of everything added so far, plus `more` if given."""
+        wide, runs = _counts(self._tail + more)
+        return round((self._wide + wide) * 0.7) + self._runs + runs
+
+    def add(self, text: str) -> None:
+        tail = self._tail + text
+        settled = _SETTLED.match(tail)
+        if settled is None:
+            self._tail = tail
+            return
+        wide, runs = _counts(settled.group())
+        self._wide += wide
+        self._runs += runs
+        self._tail = tail[settled.end() :]
+
+    def fit(self, text: str, budget: int) -> int:
+        """The length of the longest prefix of `text` that keeps the total within `budget`."""
+        if self.total(text) <= budget:
+            return len(text)
+        low, high = 0, len(text)  # the total of text[:low] fits; of text[:high] does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.total(text[:middle]) <= budget:
+                low = middle
+            else:
+                high = middle
+        return low
 
 
 def estimate_prompt(texts: list[str]) -> int:

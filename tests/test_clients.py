@@ -59,7 +59,6 @@ FULL_SDK_CALL: dict[str, Any] = {
     "presence_penalty": 0,
     "frequency_penalty": 0,
     "stop": ["\n\n\n"],
-    "seed": 7,
     "user": "someone",
     "metadata": {"purpose": "test"},
     "response_format": {"type": "text"},

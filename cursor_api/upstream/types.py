@@ -69,6 +69,7 @@ class ChatTurn:
     # "auto", "none", "required", or the one function name the model must call.
     tool_choice: str = "auto"
     parallel_tool_calls: bool = True
+    max_tokens: int | None = None  # sent where the dialect has a field (docs/parameters.md)
 
 
 # Stream events. A dialect yields them in lists, one list per network read, so
@@ -135,7 +136,22 @@ class ToolCall:
     parkable: bool = True
 
 
-Event = Text | Thinking | Prompt | Usage | Notice | ToolCall
+@dataclass(slots=True)
+class Citation:
+    """A web page the answer cites, sent as an OpenAI `url_citation` annotation."""
+
+    url: str
+    title: str
+
+
+@dataclass(slots=True)
+class TokenCount:
+    """Completion tokens the upstream generated since the last count (agent `token_delta`)."""
+
+    tokens: int
+
+
+Event = Text | Thinking | Prompt | Usage | Notice | ToolCall | Citation | TokenCount
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from ..types import (
     Notice,
     Text,
     Thinking,
+    TokenCount,
     ToolCall,
     Usage,
 )
@@ -178,6 +179,7 @@ class AgentRun:
         # exec heartbeat while it runs, as Cursor's own client sends.
         self.running: dict[int, ag.ExecServerMessage] = {}
         self.misses: list[str] = []
+        self.count_tokens = turn.max_tokens is not None
 
     async def append(self, message: ag.AgentClientMessage) -> None:
         """Send one client message; seqnos are assigned and sent strictly in order."""
@@ -257,7 +259,11 @@ class AgentRun:
             if update.thinking_delta.text:
                 events.append(Thinking(update.thinking_delta.text))
         elif kind == "token_delta":
-            self.output_tokens += update.token_delta.tokens
+            tokens = update.token_delta.tokens
+            self.output_tokens += tokens
+            if self.count_tokens:
+                # Only a max_tokens budget needs each delta (docs/parameters.md).
+                events.append(TokenCount(tokens))
         elif kind == "turn_ended":
             ended = update.turn_ended
             output = ended.output_tokens if ended.HasField("output_tokens") else self.output_tokens
@@ -439,6 +445,7 @@ class AgentDialect:
     """Speaks RunSSE + BidiAppend."""
 
     name = "agent"
+    counts_tokens = True
 
     def __init__(self, client: UpstreamClient, config: Config) -> None:
         self.client = client

@@ -24,6 +24,8 @@ class Dialect(Protocol):
     """One way of talking to Cursor's chat upstream."""
 
     name: str
+    # Whether its events include TokenCount deltas (for max_tokens, docs/parameters.md).
+    counts_tokens: bool
 
     def open(self, turn: ChatTurn, token: TokenEntry) -> AbstractAsyncContextManager[EventStream]:
         """Start the turn; the stream yields one list of events per network read."""

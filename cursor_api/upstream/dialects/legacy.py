@@ -17,11 +17,12 @@ from ..client import UpstreamClient
 from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
 from ..stream import body_events
-from ..types import ChatTurn, Event, ModelInfo, Prompt, Text
+from ..types import ChatTurn, Citation, Event, ModelInfo, Prompt, Text
 from .base import EventStream, new_uuid
 from .models_call import available_models
 
 PATH = "/aiserver.v1.AiService/StreamChat"
+INT32_MAX = 2**31 - 1
 
 MESSAGE_TYPE = {
     "user": pb.ConversationMessage.MESSAGE_TYPE_HUMAN,
@@ -49,6 +50,9 @@ def build_request(turn: ChatTurn, *, slow_pool: bool) -> pb.GetChatRequest:
         runnable_code_blocks=False,
         should_cache=False,
     )
+    if turn.max_tokens is not None:
+        # The one dialect with an output limit field (docs/parameters.md); int32 on the wire.
+        request.desired_max_tokens = min(turn.max_tokens, INT32_MAX)
     if turn.long_context or turn.model in LONG_CONTEXT_MODELS:
         request.long_context_mode = True
     for message in turn.messages:
@@ -73,12 +77,22 @@ _parse = pb.StreamChatResponse.FromString
 
 
 def parse_frame(payload: bytes, events: list[Event]) -> None:
-    """StreamChatResponse: only `text` is answer content; the prompt is logged."""
+    """StreamChatResponse: `text` is answer content, `web_citation` its sources; the
+    prompt is logged."""
     message = _parse(payload)
     if message.text:
         events.append(Text(message.text))
+    if message.HasField("web_citation"):
+        citations(message.web_citation, events)
     if message.HasField("filled_prompt"):
         events.append(Prompt(message.filled_prompt))
+
+
+def citations(citation: pb.WebCitation, events: list[Event]) -> None:
+    """Each cited page with a URL (docs/protocol.md, `web_citation` 11)."""
+    for ref in citation.references:
+        if ref.url:
+            events.append(Citation(ref.url, ref.title))
 
 
 def common_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
@@ -101,6 +115,7 @@ class LegacyDialect:
     """Speaks AiService/StreamChat."""
 
     name = "legacy"
+    counts_tokens = False
 
     def __init__(self, client: UpstreamClient, config: Config) -> None:
         self.client = client

@@ -21,7 +21,7 @@ from ..proto import aiserver_pb2 as pb
 from ..stream import body_events
 from ..types import ChatTurn, Event, ModelInfo, Prompt, Text, Thinking
 from .base import EventStream, new_uuid
-from .legacy import MESSAGE_TYPE, common_headers
+from .legacy import MESSAGE_TYPE, citations, common_headers
 from .models_call import available_models
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ def parse_frame(payload: bytes, events: list[Event]) -> None:
             events.append(Text(chat.text))
         if chat.HasField("thinking") and chat.thinking.text:
             events.append(Thinking(chat.thinking.text))
+        if chat.HasField("web_citation"):
+            citations(chat.web_citation, events)
         if chat.HasField("filled_prompt"):
             events.append(Prompt(chat.filled_prompt))
     elif kind == "client_side_tool_v2_call":
@@ -109,6 +111,7 @@ class UnifiedDialect:
     """Speaks ChatService/StreamUnifiedChatWithTools."""
 
     name = "unified"
+    counts_tokens = False
 
     def __init__(self, client: UpstreamClient, config: Config) -> None:
         self.client = client
