@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 from . import __version__, keys
 from .app import create_app
 from .config import Config, ConfigError
+from .listener import listen
 
 log = logging.getLogger("cursor_api")
 
@@ -92,13 +93,12 @@ async def serve(config: Config, *, demo: bool = False) -> None:
         app, handler_cancellation=True, shutdown_timeout=config.shutdown_grace_s, access_log=None
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
+    listener = await listen(runner, config.host, config.port, config.max_connections)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    address = _address(runner, config)
+    address = _address(listener, config)
     print(f"cursor-api {__version__}", flush=True)
     print(f"listening on http://{address}", flush=True)
     print(f"tokens loaded: {len(app[keys.tokens_key])}", flush=True)
@@ -117,6 +117,7 @@ async def serve(config: Config, *, demo: bool = False) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        listener.close()
         await runner.cleanup()
         if demo_runner is not None:
             await demo_runner.cleanup()
@@ -145,9 +146,9 @@ async def start_demo(config: Config) -> tuple[Config, web.AppRunner]:
     return config, runner
 
 
-def _address(runner: web.AppRunner, config: Config) -> str:
+def _address(listener: asyncio.Server, config: Config) -> str:
     try:
-        host, port = runner.addresses[0][:2]
+        host, port = listener.sockets[0].getsockname()[:2]
     except (IndexError, ValueError):
         return f"{config.host}:{config.port}"
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

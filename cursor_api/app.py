@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -36,6 +37,7 @@ def create_app(config: Config) -> web.Application:
         # read_json answers 413 itself with a clear message; a little slack here
         # lets it see the size rather than aiohttp cutting the connection.
         client_max_size=config.body_limit_bytes + 1,
+        handler_args=server_settings(config),
     )
     app[keys.config_key] = config
     app[keys.settings_key] = Settings.from_config(config)
@@ -54,6 +56,20 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(admin.system_stats)
     setup_routes(app, config.route_prefix)
     return app
+
+
+def server_settings(config: Config) -> dict[str, Any]:
+    """How aiohttp's server treats client connections (tests and __main__ alike).
+
+    - Bodies arrive as sent: read_json inflates them itself, stopping at the body
+      limit. aiohttp would inflate a body no handler reads in full while draining it
+      (a 1 MB gzip body of zeros is 1 GiB and seconds of CPU).
+    - aiohttp's keep-alive timer runs from a connection's start and from each
+      answer until the next request head is complete, and bytes arriving meanwhile
+      do not reset it: HEADER_TIMEOUT_S bounds both a silent or trickling new
+      connection and an idle keep-alive one.
+    """
+    return {"auto_decompress": False, "keepalive_timeout": config.header_timeout_s}
 
 
 async def _load_tokens(app: web.Application) -> AsyncIterator[None]:

@@ -1,7 +1,7 @@
-"""Request bodies as bytes: parse JSON and refuse, up front, what would only fail later.
+"""Request bodies as bytes: inflate, parse JSON, and refuse up front what would fail later.
 
-Pure code (no aiohttp): `routes/common.read_json` reads the bytes and turns a
-`BodyError` into a 400 (413 for `too_large`).
+Pure code (no aiohttp): `routes/common.read_json` reads the raw bytes (the server
+does not inflate them: `app.create_app`) and turns a `BodyError` into its status.
 """
 
 from __future__ import annotations
@@ -9,14 +9,56 @@ from __future__ import annotations
 import json
 import re
 import sys
+import zlib
 
 
 class BodyError(ValueError):
     """A body we refuse; the message says what to fix. `param` names the field, if any."""
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
         super().__init__(message)
+        self.status = status
         self.param = param
+
+
+# Content-Encoding values we inflate, with zlib's wbits for each ("deflate" is the
+# zlib format; a raw deflate stream, which some clients send, is tried when the
+# zlib header is missing).
+CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def inflate(raw: bytes, coding: str, limit: int) -> bytes:
+    """`raw` decoded per its Content-Encoding, never inflating past `limit` bytes.
+
+    A body that would inflate past the limit is refused (413) once `limit` + 1 bytes
+    came out, so a small body that inflates to gigabytes costs what `limit` costs.
+    """
+    coding = coding.strip().lower()
+    if coding in ("", "identity"):
+        return raw
+    wbits = CODINGS.get(coding)
+    if wbits is None:
+        raise BodyError(
+            f"Content-Encoding {coding!r} is not supported: send the body as is, or with "
+            "Content-Encoding gzip or deflate",
+            status=415,
+        )
+    if coding == "deflate" and raw and raw[0] & 0x0F != 8:
+        wbits = -zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise BodyError(f"the body is not valid {coding} data (Content-Encoding)") from None
+    if len(data) > limit:
+        raise BodyError(
+            f"the request body inflates to more than {limit} bytes (REQUEST_BODY_LIMIT_MB)",
+            status=413,
+        )
+    if not inflater.eof or inflater.unused_data:
+        what = "is cut short" if not inflater.eof else "has data after its end"
+        raise BodyError(f"the {coding} body {what} (Content-Encoding)")
+    return data
 
 
 # Lone surrogates can only come from a \uD800-\uDFFF escape, or from the bytes

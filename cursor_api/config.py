@@ -85,6 +85,10 @@ class Config:
     # how many runs may wait at once (core/parked.py).
     tool_result_timeout_s: float = 300.0
     tool_parked_max: int = 100
+    # Client connections: the time to send a complete request head (from opening, or
+    # from the previous answer on a kept-alive one), and how many may be open at once.
+    header_timeout_s: float = 60.0
+    max_connections: int = 4096
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +170,8 @@ class Config:
             models_refresh_s=r.number("MODELS_REFRESH_S", 1800, low=1),
             tool_result_timeout_s=r.number("TOOL_RESULT_TIMEOUT_S", 300, low=0.1),
             tool_parked_max=r.integer("TOOL_PARKED_MAX", 100, low=1, high=100_000),
+            header_timeout_s=r.number("HEADER_TIMEOUT_S", 60, low=0.1),
+            max_connections=r.integer("MAX_CONNECTIONS", 4096, low=1, high=1_000_000),
         )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from .. import keys
 from ..auth import Caller, bearer, identify
-from ..body import BodyError, parse_json
+from ..body import BodyError, inflate, parse_json
 from ..errors import ApiError, bad_request, unauthorized
 
 CALLER = web.RequestKey[Caller]("cursor_api.caller")
@@ -55,9 +55,12 @@ async def read_json(request: web.Request) -> object:
     if len(raw) > limit:
         raise _too_large(limit)
     try:
-        return parse_json(raw)
+        return parse_json(inflate(raw, request.headers.get(hdrs.CONTENT_ENCODING, ""), limit))
     except BodyError as exc:
-        raise bad_request(str(exc), param=exc.param) from None
+        if exc.status == 400:
+            raise bad_request(str(exc), param=exc.param) from None
+        code = "request_too_large" if exc.status == 413 else "unsupported_content_encoding"
+        raise ApiError(exc.status, str(exc), code=code) from None
 
 
 def _too_large(limit: int) -> ApiError:
