@@ -18,6 +18,7 @@ from .config import AUTO_CLIENT_VERSION, Config
 from .core.parked import ParkedRuns
 from .logs import RequestLog
 from .middlewares import error_middleware
+from .model_map import ModelMap
 from .pool import TokenPool
 from .routes import admin, setup_routes
 from .settings import Settings
@@ -107,7 +108,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
             return await dialect.list_models(pool.peek())
 
         always = (ModelInfo("auto"),) if config.upstream_protocol == "agent" else ()
-        catalog = ModelCatalog(fetch, config.models_refresh_s, always)
+        catalog = ModelCatalog(fetch, config.models_refresh_s, always, ModelMap(config.model_map))
         app[keys.catalog_key] = catalog
         if len(pool):
             catalog.refresh_soon()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
+from .model_map import ModelMap
 from .models import BUILTIN_MODELS, merge_models
 from .tokens import NoTokens
 from .upstream.types import ModelInfo
@@ -24,8 +25,15 @@ Fetch = Callable[[], Awaitable[list[ModelInfo]]]
 class ModelCatalog:
     """Holds the last good live list and refreshes it at most every `max_age` seconds."""
 
-    def __init__(self, fetch: Fetch, max_age: float, always: tuple[ModelInfo, ...] = ()) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        max_age: float,
+        always: tuple[ModelInfo, ...] = (),
+        model_map: ModelMap | None = None,
+    ) -> None:
         self._fetch = fetch
+        self.model_map = model_map or ModelMap({})
         self.max_age = max_age
         # Ids the dialect always understands (the agent router `auto`), live list or not.
         self.always = always
@@ -44,8 +52,9 @@ class ModelCatalog:
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._ids
 
-    def allowed(self, model_id: str, any_claude: bool) -> bool:
-        return model_id in self._ids or (any_claude and model_id.startswith("claude"))
+    def resolve(self, model_id: str, any_claude: bool) -> str | None:
+        """The Cursor id to send for what a client asked (model_map.py), or None."""
+        return self.model_map.resolve(model_id, self._ids, any_claude=any_claude)
 
     def stale(self) -> bool:
         return self.fetched_at is None or time.monotonic() - self.fetched_at >= self.max_age

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from .model_map import parse_model_map
+
 VisionAbility = Literal["none", "base64", "all"]
 Dialect = Literal["agent", "unified", "legacy"]
 
@@ -89,6 +91,10 @@ class Config:
     # from the previous answer on a kept-alive one), and how many may be open at once.
     header_timeout_s: float = 60.0
     max_connections: int = 4096
+    # Streams whose front-end has a ping event (Anthropic) send one after this silence.
+    sse_keepalive_s: float = 15.0
+    # MODEL_MAP: client model id -> Cursor model id, for every front-end (model_map.py).
+    model_map: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -172,6 +178,8 @@ class Config:
             tool_parked_max=r.integer("TOOL_PARKED_MAX", 100, low=1, high=100_000),
             header_timeout_s=r.number("HEADER_TIMEOUT_S", 60, low=0.1),
             max_connections=r.integer("MAX_CONNECTIONS", 4096, low=1, high=1_000_000),
+            model_map=r.model_map("MODEL_MAP"),
+            sse_keepalive_s=r.number("SSE_KEEPALIVE_S", 15, low=0.05),
         )
 
 
@@ -231,6 +239,12 @@ class _Reader:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{name}={value!r} is not an http(s) URL (e.g. {default})")
         return value
+
+    def model_map(self, name: str) -> dict[str, str]:
+        try:
+            return parse_model_map(self.text(name, ""))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def host(self, name: str) -> str:
         value = self.text(name, "")

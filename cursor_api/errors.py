@@ -50,8 +50,8 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
 def unauthorized(message: str = "missing or invalid bearer key") -> ApiError:
     return ApiError(
         401,
-        f"{message}: send 'Authorization: Bearer <key>' with AUTH_TOKEN, SHARED_AUTH_TOKEN "
-        "or your own 'token,checksum'",
+        f"{message}: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>') with "
+        "AUTH_TOKEN, SHARED_AUTH_TOKEN or your own 'token,checksum'",
         type="authentication_error",
         code="invalid_api_key",
     )

@@ -7,12 +7,14 @@ cannot import it back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
 from .catalog import ModelCatalog
 from .config import Config
 from .core.parked import ParkedRuns
+from .errors import ApiError
 from .logs import RequestLog
 from .pool import TokenPool
 from .ratelimit import IntervalGate
@@ -42,3 +44,7 @@ reloader_key = web.AppKey("cursor_api.reloader", Reloader)
 userinfo_gate_key = web.AppKey("cursor_api.userinfo_gate", IntervalGate)
 # Upstream runs waiting for the results of their tool calls (core/parked.py).
 parked_key = web.AppKey("cursor_api.parked", ParkedRuns)
+# Error renderers of the routes whose API has its own error shape (Anthropic's), by
+# route path; the error middleware falls back to OpenAI's shape.
+ErrorShape = Callable[[ApiError], web.Response]
+error_shapes_key = web.AppKey[dict[str, ErrorShape]]("cursor_api.error_shapes")

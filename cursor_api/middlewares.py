@@ -13,21 +13,30 @@ from .errors import ApiError, error_type_for
 log = logging.getLogger(__name__)
 
 
+def _openai_shape(error: ApiError) -> web.Response:
+    return web.json_response(error.body(), status=error.status)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # A route of an API with its own error shape (Anthropic's) answers in that shape.
+    resource = request.match_info.route.resource
+    shapes = request.app.get(keys.error_shapes_key, {})
+    render = shapes.get(resource.canonical, _openai_shape) if resource else _openai_shape
     limit = request.app[keys.config_key].body_limit_bytes
     if request.content_length is not None and request.content_length > limit:
         # Every endpoint, whether or not it reads a body: refuse before reading it.
-        body = ApiError(
-            413,
-            f"the request body is larger than {limit} bytes (REQUEST_BODY_LIMIT_MB)",
-            code="request_too_large",
-        ).body()
-        return web.json_response(body, status=413)
+        return render(
+            ApiError(
+                413,
+                f"the request body is larger than {limit} bytes (REQUEST_BODY_LIMIT_MB)",
+                code="request_too_large",
+            )
+        )
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return render(exc)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
@@ -41,8 +50,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             )
         elif exc.status == 413:
             message = "the request body is too large (REQUEST_BODY_LIMIT_MB)"
-        body = ApiError(exc.status, message, type=error_type_for(exc.status)).body()
-        return web.json_response(body, status=exc.status, headers=_keep_headers(exc))
+        resp = render(ApiError(exc.status, message, type=error_type_for(exc.status)))
+        resp.headers.update(_keep_headers(exc))
+        return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         body = ApiError(

@@ -44,6 +44,10 @@ class StreamRenderer(Protocol):
 
     def error(self, error: ApiError) -> bytes: ...
 
+    def keepalive(self) -> bytes:
+        """What to send after SSE_KEEPALIVE_S of silence (Anthropic's `ping`); b"" for none."""
+        ...
+
 
 class FrontEnd(Protocol[W]):
     """One client API, translation only."""

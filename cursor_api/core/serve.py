@@ -8,6 +8,7 @@ or after the 200, a client that left, an internal error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
@@ -94,11 +95,12 @@ async def _serve(
         raise
     entry.model, entry.stream = ask.model[:MODEL_LOG_LIMIT], ask.stream
     settings = app[keys.settings_key]
-    if not app[keys.catalog_key].allowed(ask.model, settings.enable_all_claude):
+    upstream_model = app[keys.catalog_key].resolve(ask.model, settings.enable_all_claude)
+    if upstream_model is None:
         raise ApiError(
             400,
             f"model {ask.model!r} is not supported: GET /v1/models lists the models "
-            "this service offers",
+            "this service offers, and MODEL_MAP can map other ids to them",
             code="model_not_supported",
             param="model",
         )
@@ -106,10 +108,13 @@ async def _serve(
     context = TurnContext(
         default_instructions=app[keys.config_key].default_instructions,
         load_image=loader.load,
-        long_context=ask.model in LONG_CONTEXT_MODELS,
+        long_context=upstream_model in LONG_CONTEXT_MODELS,
         slow_pool=settings.enable_slow_pool,
     )
     turn = await front.turn(ask, context)
+    if upstream_model != turn.model:
+        # The client's own id stays in the answer and the log; Cursor gets its id.
+        turn = dataclasses.replace(turn, model=upstream_model)
     check_dialect(turn, app[keys.config_key])
     answer = Answer(entry, ask.raw_reasoning, turn.parallel_tool_calls)
     async with AsyncExitStack() as stack:
@@ -190,6 +195,24 @@ async def _stream(
     """Relay the answer as SSE, one write per network read; returns the in-stream error."""
     resp = SSEResponse()
     await resp.prepare(request)
+    ping = out.keepalive()
+    if ping:
+        resp.ping_every(ping, request.app[keys.config_key].sse_keepalive_s)
+    try:
+        return await _relay(request, resp, out, turn, events, early, answer)
+    finally:
+        resp.stop_pings()
+
+
+async def _relay(
+    request: web.Request,
+    resp: SSEResponse,
+    out: StreamRenderer,
+    turn: ChatTurn,
+    events: EventStream,
+    early: list[list[Event]],
+    answer: Answer,
+) -> tuple[web.StreamResponse, str | None]:
     take = answer.take
     try:
         data = out.start()

@@ -3,6 +3,7 @@ aiohttp-sse's EventSourceResponse is (no compression, no proxy buffering)."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
 
 from aiohttp import web
@@ -31,14 +32,58 @@ class SSEResponse(web.StreamResponse):
 
     def __init__(self) -> None:
         super().__init__(headers=SSE_HEADERS)
+        self._ping = b""
+        self._every = 0.0
+        self._last = 0.0
+        self._busy = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.Task[None] | None = None
+
+    def ping_every(self, ping: bytes, every: float) -> None:
+        """Send `ping` whenever `every` seconds pass with nothing sent (a long think)."""
+        loop = asyncio.get_running_loop()
+        self._ping, self._every, self._last = ping, every, loop.time()
+        self._timer = loop.call_later(every, self._tick)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = self._last + self._every
+        # A send under way, or one since the last tick, defers the ping; so does a
+        # client that is not reading (a ping still in flight).
+        if (
+            not self._busy
+            and loop.time() >= due
+            and (self._pinging is None or self._pinging.done())
+        ):
+            self._pinging = loop.create_task(self._send_ping())
+            due = loop.time() + self._every
+        self._timer = loop.call_at(max(due, loop.time() + 0.01), self._tick)
+
+    async def _send_ping(self) -> None:
+        with suppress(ConnectionError):
+            await self.send(self._ping)
 
     async def send(self, data: bytes) -> None:
         """Write one or more framed events (aiohttp drains when its buffer is full)."""
-        await self.write(data)
+        self._busy = True
+        try:
+            await self.write(data)
+        finally:
+            self._busy = False
+            if self._timer is not None:
+                self._last = asyncio.get_running_loop().time()
 
     async def send_last(self, data: bytes) -> None:
         """The final events, then the end of the body; a client gone by now is not an error."""
+        self.stop_pings()
         with suppress(ConnectionError):
             if data:
                 await self.write(data)
             await self.write_eof()
+
+    def stop_pings(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pinging is not None and not self._pinging.done():
+            self._pinging.cancel()

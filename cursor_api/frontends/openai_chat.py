@@ -115,6 +115,10 @@ class ChunkRenderer:
     def error(self, error: ApiError) -> bytes:
         return event(_dumps(error.body()).encode())
 
+    def keepalive(self) -> bytes:
+        # OpenAI's stream has no ping event, and its clients time out on their own terms.
+        return b""
+
 
 class OpenAIChat:
     """The OpenAI chat completions API."""

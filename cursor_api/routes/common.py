@@ -16,9 +16,9 @@ def caller_of(request: web.Request, *, chat: bool = True) -> Caller:
     """The authenticated caller, or 401; `chat=False` means admin only."""
     caller = request.get(CALLER)
     if caller is None:
-        caller = identify(
-            bearer(request.headers.get("Authorization")), request.app[keys.config_key]
-        )
+        # Anthropic's clients send the key as `x-api-key`; either header carries any key.
+        key = bearer(request.headers.get("Authorization")) or request.headers.get("x-api-key")
+        caller = identify(key.strip() if key else None, request.app[keys.config_key])
         if caller is None:
             raise unauthorized()
         request[CALLER] = caller

@@ -26,4 +26,16 @@ async def list_models(request: web.Request) -> web.Response:
         if m.supports_images is not None:
             item["supports_images"] = m.supports_images
         data.append(item)
+    known = {m.id for m in catalog.models}
+    for alias, target in catalog.model_map.explicit.items():
+        if alias not in known:
+            data.append(
+                {
+                    "id": alias,
+                    "object": "model",
+                    "created": MODELS_CREATED,
+                    "owned_by": "cursor-api",
+                    "maps_to": target,
+                }
+            )
     return web.json_response({"object": "list", "data": data})
