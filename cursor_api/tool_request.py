@@ -269,6 +269,13 @@ def call_ids_in(body: object) -> set[str]:
         for c in calls if isinstance(calls, list) else ():
             if isinstance(c, dict) and isinstance(c.get("id"), str):
                 ids.add(c["id"])
+        # Anthropic's form: tool_use blocks and the tool_result blocks answering them.
+        blocks = m.get("content")
+        for b in blocks if isinstance(blocks, list) else ():
+            if isinstance(b, dict):
+                for key in ("id", "tool_use_id"):
+                    if b.get("type") in ("tool_use", "tool_result") and isinstance(b.get(key), str):
+                        ids.add(b[key])
     return ids
 
 

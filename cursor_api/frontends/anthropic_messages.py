@@ -22,13 +22,13 @@ from ..core.sse import event
 from ..core.turn import Ask, Finish, FinishReason, Result, TurnContext
 from ..errors import ApiError
 from ..settings import Settings
-from ..upstream.types import ChatTurn, Usage
+from ..upstream.types import ChatTurn, ToolCall, Usage
 from ..usage import estimate_prompt
 from .anthropic_request import MessagesRequest, parse_messages_request
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn"}
+STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn", "tool_calls": "tool_use"}
 
 # Anthropic's error `type` for each status we answer with.
 ERROR_TYPES = {
@@ -120,7 +120,7 @@ class MessagesRenderer:
         stop = {"type": "content_block_stop", "index": self.index}
         return data + _event("content_block_stop", stop)
 
-    def _delta(self, delta: dict[str, str]) -> bytes:
+    def _delta(self, delta: dict[str, Any]) -> bytes:
         body = {"type": "content_block_delta", "index": self.index, "delta": delta}
         return _event("content_block_delta", body)
 
@@ -136,6 +136,21 @@ class MessagesRenderer:
     def text(self, text: str) -> bytes:
         data = self._open("text") if self.block != "text" else b""
         return data + self._delta({"type": "text_delta", "text": text})
+
+    def tool_call(self, index: int, call: ToolCall) -> bytes:
+        """A `tool_use` block: opened with empty input, the arguments as one JSON delta."""
+        data = self._close()
+        self.index += 1
+        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        start = {"type": "content_block_start", "index": self.index, "content_block": block}
+        delta = {"type": "input_json_delta", "partial_json": call.arguments}
+        stop = {"type": "content_block_stop", "index": self.index}
+        return (
+            data
+            + _event("content_block_start", start)
+            + self._delta(delta)
+            + _event("content_block_stop", stop)
+        )
 
     def keepalive(self) -> bytes:
         return _event("ping", {"type": "ping"})
@@ -174,7 +189,9 @@ class AnthropicMessages:
         messages = list(wire.messages)
         if wire.system:
             messages.insert(0, _system_message(wire.system))
-        chat = ChatRequest(model=wire.model, messages=messages, stream=wire.stream)
+        chat = ChatRequest(
+            model=wire.model, messages=messages, stream=wire.stream, tools=wire.tools
+        )
         return await build_turn(
             chat,
             default_instructions=context.default_instructions,
@@ -202,6 +219,10 @@ class AnthropicMessages:
             )
         if result.content:
             content.append({"type": "text", "text": result.content})
+        for call in result.tool_calls:
+            content.append(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
+            )
         payload = {
             "id": message_id(),
             "type": "message",
@@ -216,6 +237,14 @@ class AnthropicMessages:
 
     def error(self, error: ApiError) -> web.Response:
         return web.json_response(error_body(error), status=error.status)
+
+
+def _input(call: ToolCall) -> Any:
+    """A call's arguments as the `input` object (the core hands over JSON-object text)."""
+    try:
+        return json.loads(call.arguments)
+    except ValueError:
+        return {}
 
 
 def _system_message(text: str) -> InMessage:

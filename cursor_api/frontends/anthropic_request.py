@@ -8,11 +8,14 @@ fields we cannot honour at all are refused with a 400 naming them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from ..chat_request import InMessage
-from ..errors import bad_request
+from ..errors import ApiError, bad_request
+from ..tool_request import ToolRequest, check_tool_results, parse_tool_fields
+from ..upstream.types import PastCall
 
 # Fields a Messages request may carry that change nothing upstream, or that the
 # service honours by what it already does (see the README table).
@@ -65,6 +68,7 @@ class MessagesRequest:
     # `thinking` enabled or adaptive: thinking blocks come back; "omitted" sends them empty.
     thinking: bool = False
     thinking_omitted: bool = False
+    tools: ToolRequest = field(default_factory=ToolRequest)
     prompt_texts: list[str] = field(default_factory=list)
 
 
@@ -100,8 +104,21 @@ def parse_messages_request(body: object, *, count_only: bool = False) -> Message
     if not isinstance(raw, list) or not raw:
         raise bad_request("'messages' is required and must be a non-empty array", param="messages")
     messages: list[InMessage] = []
+    open_calls: dict[str, str] = {}
     for i, item in enumerate(raw):
-        messages.append(_message(i, item))
+        open_calls = _message(i, item, messages, open_calls)
+    if open_calls:
+        raise bad_request(
+            f"tool_use blocks with no tool_result answering them: {', '.join(sorted(open_calls))}",
+            param="messages",
+        )
+    # Role "system" entries join the system text wherever they stand; the rest is checked
+    # by the OpenAI side's rule, which also names each tool result after its call.
+    systems = [m for m in messages if m.role == "system"]
+    messages = [m for m in messages if m.role != "system"]
+    check_tool_results(messages)
+    messages += systems
+    tools = _tools(body)
     thinking, omitted = _thinking(body.get("thinking"), max_tokens)
     return MessagesRequest(
         model=model.strip(),
@@ -112,7 +129,8 @@ def parse_messages_request(body: object, *, count_only: bool = False) -> Message
         stop_sequences=_stop_sequences(body.get("stop_sequences")),
         thinking=thinking,
         thinking_omitted=omitted,
-        prompt_texts=[system, *(m.text for m in messages)],
+        tools=tools,
+        prompt_texts=[system, *(m.text for m in messages), *(t.description for t in tools.tools)],
     )
 
 
@@ -211,7 +229,11 @@ def _thinking(value: object, max_tokens: int) -> tuple[bool, bool]:
     )
 
 
-def _message(index: int, raw: object) -> InMessage:
+def _message(
+    index: int, raw: object, out: list[InMessage], open_calls: dict[str, str]
+) -> dict[str, str]:
+    """Append message `index` to `out` (its tool results first, as `tool` messages);
+    returns the tool calls it leaves waiting for results."""
     where = f"messages[{index}]"
     if not isinstance(raw, dict):
         raise bad_request(f"'{where}' must be an object", param=where)
@@ -224,16 +246,154 @@ def _message(index: int, raw: object) -> InMessage:
     content = raw.get("content")
     message = InMessage(role=role)
     if isinstance(content, str):
-        message.texts.append(content)
-        return message
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise bad_request(
             f"'{where}.content' must be a string or an array of content blocks",
             param=f"{where}.content",
         )
+    results: list[InMessage] = []
+    calls: list[PastCall] = []
     for j, block in enumerate(content):
-        _block(message, f"{where}.content[{j}]", block)
-    return message
+        at = f"{where}.content[{j}]"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "tool_result" and role == "user":
+            results.append(_tool_result(at, block, open_calls))
+        elif kind == "tool_use" and role == "assistant":
+            calls.append(_tool_use(at, block))
+        else:
+            _block(message, at, block)
+    if open_calls and role != "system":
+        raise bad_request(
+            f"'{where}' must answer every tool_use of the message before it with a tool_result "
+            f"block; missing: {', '.join(sorted(open_calls))}",
+            param=where,
+        )
+    out.extend(results)
+    message.tool_calls = tuple(calls)
+    if message.texts or message.image_urls or calls or not results:
+        out.append(message)
+    return {c.id: c.name for c in calls} if calls else open_calls
+
+
+def _tool_use(where: str, block: dict[str, Any]) -> PastCall:
+    call_id, name, args = block.get("id"), block.get("name"), block.get("input", {})
+    if not isinstance(call_id, str) or not call_id:
+        raise bad_request(f"'{where}.id' must be a non-empty string", param=f"{where}.id")
+    if not isinstance(name, str) or not name:
+        raise bad_request(f"'{where}.name' must be a non-empty string", param=f"{where}.name")
+    if not isinstance(args, dict):
+        raise bad_request(f"'{where}.input' must be an object", param=f"{where}.input")
+    return PastCall(call_id, name, json.dumps(args, ensure_ascii=False))
+
+
+def _tool_result(where: str, block: dict[str, Any], open_calls: dict[str, str]) -> InMessage:
+    call_id = block.get("tool_use_id")
+    if not isinstance(call_id, str) or call_id not in open_calls:
+        raise bad_request(
+            f"'{where}.tool_use_id' {call_id!r} matches no tool_use block of the assistant "
+            "message before it",
+            param=f"{where}.tool_use_id",
+        )
+    del open_calls[call_id]
+    content = block.get("content", "")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        parts: list[str] = []
+        for k, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") not in ("text", "image"):
+                raise bad_request(
+                    f"'{where}.content[{k}]' must be a text block (or an image, which Cursor's "
+                    "tool results cannot carry and are left out)",
+                    param=f"{where}.content[{k}]",
+                )
+            if part.get("type") == "text":
+                value = part.get("text")
+                if not isinstance(value, str):
+                    raise bad_request(
+                        f"'{where}.content[{k}].text' must be a string",
+                        param=f"{where}.content[{k}].text",
+                    )
+                parts.append(value)
+        text = "\n".join(parts)
+    else:
+        raise bad_request(
+            f"'{where}.content' must be a string or an array of text blocks",
+            param=f"{where}.content",
+        )
+    is_error = block.get("is_error", False)
+    if not isinstance(is_error, bool):
+        raise bad_request(f"'{where}.is_error' must be a boolean", param=f"{where}.is_error")
+    if is_error:
+        text = f"[the tool failed] {text}"
+    return InMessage(role="tool", texts=[text], tool_call_id=call_id)
+
+
+def _tools(body: dict[str, Any]) -> ToolRequest:
+    """Anthropic's `tools` / `tool_choice` checked by the OpenAI side's rules."""
+    raw = body.get("tools")
+    functions: list[dict[str, Any]] = []
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise bad_request("'tools' must be an array", param="tools")
+        for i, tool in enumerate(raw):
+            where = f"tools[{i}]"
+            if not isinstance(tool, dict):
+                raise bad_request(f"'{where}' must be an object", param=where)
+            kind = tool.get("type", "custom")
+            if kind != "custom":
+                raise bad_request(
+                    f"'{where}' is Anthropic's server tool {kind!r}, which runs on Anthropic's "
+                    "servers and not through Cursor: declare client tools only",
+                    param=where,
+                )
+            function = {
+                "name": tool.get("name"),
+                "description": tool.get("description", ""),
+                "parameters": tool.get("input_schema"),
+            }
+            if tool.get("strict") is not None:
+                function["strict"] = tool.get("strict")
+            functions.append({"type": "function", "function": function})
+    choice, parallel = _tool_choice(body.get("tool_choice"))
+    openai_form: dict[str, Any] = {"tools": functions or None, "parallel_tool_calls": parallel}
+    if choice is not None:
+        openai_form["tool_choice"] = choice
+    try:
+        return parse_tool_fields(openai_form)
+    except ApiError as exc:
+        # The same rule in Anthropic's field names.
+        param = (exc.param or "tools").replace(".function.parameters", ".input_schema")
+        param = param.replace(".function.", ".")
+        message = exc.message.replace(".function.parameters", ".input_schema")
+        raise bad_request(message.replace(".function.", "."), param=param) from None
+
+
+def _tool_choice(raw: object) -> tuple[object, bool]:
+    """OpenAI's `tool_choice` and `parallel_tool_calls` for Anthropic's `tool_choice`."""
+    if raw is None:
+        return None, True
+    if not isinstance(raw, dict):
+        raise bad_request("'tool_choice' must be an object", param="tool_choice")
+    parallel = raw.get("disable_parallel_tool_use", False)
+    if not isinstance(parallel, bool):
+        raise bad_request(
+            "'tool_choice.disable_parallel_tool_use' must be a boolean",
+            param="tool_choice.disable_parallel_tool_use",
+        )
+    kind = raw.get("type")
+    if kind == "tool":
+        name = raw.get("name")
+        if not isinstance(name, str):
+            raise bad_request("'tool_choice.name' must be a string", param="tool_choice.name")
+        return {"type": "function", "function": {"name": name}}, not parallel
+    choices = {"auto": "auto", "any": "required", "none": "none"}
+    if kind not in choices:
+        raise bad_request(
+            "'tool_choice.type' must be 'auto', 'any', 'tool' or 'none'", param="tool_choice.type"
+        )
+    return choices[str(kind)], not parallel
 
 
 def _block(message: InMessage, where: str, block: object) -> None:
@@ -255,11 +415,8 @@ def _block(message: InMessage, where: str, block: object) -> None:
         if message.role != "assistant":
             raise bad_request(f"'{where}': {kind} blocks belong to assistant messages", param=where)
     elif kind in ("tool_use", "tool_result"):
-        raise bad_request(
-            f"'{where}' is a {kind} block: tool use needs UPSTREAM_PROTOCOL=agent",
-            param=where,
-            code="tools_not_supported",
-        )
+        owner = "assistant" if kind == "tool_use" else "user"
+        raise bad_request(f"'{where}': {kind} blocks belong to {owner} messages", param=where)
     else:
         raise bad_request(
             f"'{where}.type' {kind!r} is not one of {', '.join(BLOCKS)}", param=f"{where}.type"
