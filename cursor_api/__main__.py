@@ -7,12 +7,13 @@ import asyncio
 import importlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from dotenv import load_dotenv
@@ -21,20 +22,56 @@ from . import __version__, keys
 from .app import create_app
 from .config import Config, ConfigError
 from .listener import listen
+from .routes.admin import share_file
+from .token_files import TokenFileError
 
 log = logging.getLogger("cursor_api")
+
+# Demo folders are named for the demo's process id, so a later demo can tell the
+# leftovers of a killed one from those of one still running.
+DEMO_PREFIX = "cursor-api-demo-"
+
+
+def settings_help() -> str:
+    """The settings, as `.env-example` documents them (the one place each is described)."""
+    example = share_file(".env-example")
+    intro = (
+        "Settings come from the environment and from .env in the working directory (real\n"
+        "environment variables win). The README's Configuration section describes each\n"
+        "one"
+    )
+    try:
+        text = example.read_text(encoding="utf-8")
+    except OSError:
+        return intro + "."
+    lines = [intro + "; .env-example lists them with their defaults:", ""]
+    comment: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            comment.append(line.lstrip("# "))
+        elif "=" in line:
+            name, _, default = line.partition("=")
+            about = " ".join(comment) if comment else ""
+            lines.append(f"  {name}={default}" + (f"\n      {about}" if about else ""))
+            comment = []
+        else:
+            comment = []
+    return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cursor-api",
         description="OpenAI-compatible chat completions over your Cursor accounts.",
-        epilog="Settings come from the environment and .env (see .env-example).",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="run against a built-in fake Cursor upstream with a demo token (no account needed)",
+        help="run against a built-in fake Cursor upstream with a demo token (no account"
+        " needed); listens on 127.0.0.1 unless HOST is set",
     )
     parser.add_argument("--version", action="version", version=f"cursor-api {__version__}")
     return parser.parse_args(argv)
@@ -43,25 +80,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     load_dotenv(Path.cwd() / ".env", override=False)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     env = dict(os.environ)
     if args.demo:
         env.setdefault("AUTH_TOKEN", "demo-key")
+        # The demo's key is public: reachable from this machine only, unless asked.
+        env.setdefault("HOST", "127.0.0.1")
     try:
         config = Config.from_env(env)
     except ConfigError as exc:
-        print(f"cursor-api: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(str(exc))
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         run(serve(config, demo=args.demo))
     except KeyboardInterrupt:
         pass
+    except TokenFileError as exc:
+        fail(str(exc))
     except OSError as exc:
-        print(f"cursor-api: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        fail(f"cannot listen on {config.host}:{config.port} (HOST, PORT): {exc}")
+
+
+def fail(message: str) -> NoReturn:
+    """A setting the service cannot start with: one line naming it, exit status 2."""
+    print(f"cursor-api: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -85,9 +129,18 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 
 async def serve(config: Config, *, demo: bool = False) -> None:
     """Run until SIGTERM/SIGINT, then let in-flight streams finish within the grace period."""
-    demo_runner: web.AppRunner | None = None
-    if demo:
-        config, demo_runner = await start_demo(config)
+    if not demo:
+        await _serve(config)
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{DEMO_PREFIX}{os.getpid()}-") as folder:
+        config, demo_runner = await start_demo(config, Path(folder))
+        try:
+            await _serve(config, demo=True)
+        finally:
+            await demo_runner.cleanup()
+
+
+async def _serve(config: Config, *, demo: bool = False) -> None:
     app = create_app(config)
     runner = web.AppRunner(
         app, handler_cancellation=True, shutdown_timeout=config.shutdown_grace_s, access_log=None
@@ -119,21 +172,19 @@ async def serve(config: Config, *, demo: bool = False) -> None:
             loop.remove_signal_handler(sig)
         listener.close()
         await runner.cleanup()
-        if demo_runner is not None:
-            await demo_runner.cleanup()
 
 
-async def start_demo(config: Config) -> tuple[Config, web.AppRunner]:
+async def start_demo(config: Config, folder: Path) -> tuple[Config, web.AppRunner]:
     """Start the fake upstream on a free loopback port and point the config at it."""
     from .fake_upstream import FakeUpstream, make_token
 
+    _remove_stale_demo_folders(folder.parent)
     fake = FakeUpstream()
     runner = web.AppRunner(fake.app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    folder = Path(tempfile.mkdtemp(prefix="cursor-api-demo-"))
     (folder / ".token").write_text(f"demo::{make_token()}\n")
     config = config.replace(
         upstream_url=f"http://127.0.0.1:{port}",
@@ -144,6 +195,25 @@ async def start_demo(config: Config) -> tuple[Config, web.AppRunner]:
     )
     print(f"demo: fake Cursor upstream on http://127.0.0.1:{port}, token files in {folder}")
     return config, runner
+
+
+def _remove_stale_demo_folders(parent: Path) -> None:
+    """Folders of demos that were killed (their process is gone) hold a token file: remove."""
+    for folder in parent.glob(f"{DEMO_PREFIX}*-*"):
+        pid = folder.name[len(DEMO_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process
+    return True
 
 
 def _address(listener: asyncio.Server, config: Config) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ DEFAULT_CLIENT_VERSION: dict[Dialect, str] = {
 }
 
 DEFAULT_INSTRUCTIONS = "Respond in Chinese by default"
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # CURSOR_CLIENT_VERSION=auto reads the current CLI build from this install script.
 AUTO_CLIENT_VERSION = "auto"
 DEFAULT_INSTALL_URL = "https://cursor.com/install"
@@ -95,6 +98,7 @@ class Config:
     sse_keepalive_s: float = 15.0
     # MODEL_MAP: client model id -> Cursor model id, for every front-end (model_map.py).
     model_map: Mapping[str, str] = field(default_factory=dict)
+    log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +134,7 @@ class Config:
         prefix = r.text("ROUTE_PREFIX", "").rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ConfigError(f"ROUTE_PREFIX={prefix!r} must start with '/' (e.g. /cursor)")
-        version = r.text("CURSOR_CLIENT_VERSION", "")
+        version = r.header("CURSOR_CLIENT_VERSION", "")
         if version.lower() == AUTO_CLIENT_VERSION:
             version = AUTO_CLIENT_VERSION
             if protocol != "agent":
@@ -164,7 +168,7 @@ class Config:
             request_logs_limit=r.integer("REQUEST_LOGS_LIMIT", 1000, low=1, high=1_000_000),
             client_version=version,
             cursor_install_url=r.url("CURSOR_INSTALL_URL", DEFAULT_INSTALL_URL),
-            timezone=r.text("CURSOR_TIMEZONE", "Asia/Shanghai"),
+            timezone=r.header("CURSOR_TIMEZONE", "Asia/Shanghai"),
             upstream_timeout_s=r.number("UPSTREAM_TIMEOUT_S", 30, low=0.1),
             shutdown_grace_s=r.number("SHUTDOWN_GRACE_S", 30, low=0),
             config_file=Path(r.text("CONFIG_FILE", ".config.json")),
@@ -180,6 +184,7 @@ class Config:
             max_connections=r.integer("MAX_CONNECTIONS", 4096, low=1, high=1_000_000),
             model_map=r.model_map("MODEL_MAP"),
             sse_keepalive_s=r.number("SSE_KEEPALIVE_S", 15, low=0.05),
+            log_level=r.choice("LOG_LEVEL", "info", LOG_LEVELS).upper(),
         )
 
 
@@ -231,6 +236,8 @@ class _Reader:
             raise ConfigError(f"{name}={value!r} is not a number") from None
         if not number >= low:
             raise ConfigError(f"{name}={value} must be at least {low}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{name}={value} must be a finite number")
         return number
 
     def url(self, name: str, default: str) -> str:
@@ -245,6 +252,13 @@ class _Reader:
             return parse_model_map(self.text(name, ""))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+    def header(self, name: str, default: str) -> str:
+        """A value sent upstream as an HTTP header: printable ASCII only."""
+        value = self.text(name, default) or default
+        if not all(" " <= ch <= "~" for ch in value):
+            raise ConfigError(f"{name}={value!r} may hold only printable ASCII characters")
+        return value
 
     def host(self, name: str) -> str:
         value = self.text(name, "")

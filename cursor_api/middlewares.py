@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from . import keys
 from .errors import ApiError, error_type_for
+from .token_files import TokenFileError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return render(exc)
+    except TokenFileError as exc:
+        # The operator's file, not the caller's request: say what is wrong with it.
+        log.error("%s", exc)
+        return render(ApiError(500, str(exc), type="server_error", code="token_file_error"))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 
 from .config import VISION_ALIASES
 from .settings import ContentType, PageOverride, Settings, UsageModelsType
-from .tokens import atomic_write
+from .token_files import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -8,20 +8,20 @@ import contextlib
 import json
 import logging
 import math
-import os
 import re
-import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from . import token_files as files
 from .upstream import checksum as checksums
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What the original's tokens looked like (SPEC §4.3); departures are only warnings.
 EXPECTED_HEADER = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -34,7 +34,6 @@ RANDOMNESS_LEN = 18
 _TOKEN_SEP = re.compile(r":|%3a", re.IGNORECASE)
 _COOKIE_USER = re.compile(r"user_[0-9A-Za-z]+")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-NEW_FILE_MODE = 0o600
 
 
 class NoTokens(Exception):
@@ -269,52 +268,6 @@ def render_token_list(entries: Iterable[TokenEntry]) -> str:
     return "".join(entry.line() + "\n" for entry in entries)
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform lets a directory be opened.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` so a crash leaves the old or the new file, never half of one."""
-    directory = path.parent
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = NEW_FILE_MODE
-    # mkstemp creates the file 0o600, so the secret is never readable by others meanwhile.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(directory)
-
-
-def _ensure_file(path: Path) -> None:
-    """Create `path` empty (0o600) unless it exists; never truncate."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
-        os.close(fd)
-
-
 class TokenStore:
     """The `.token`/`.token-list` pair and the pool loaded from them; thread-safe writes."""
 
@@ -345,14 +298,26 @@ class TokenStore:
         return checksums.generate(int(self.clock() * 1000))
 
     def load(self) -> list[str]:
-        """Read both files, merge, rewrite `.token-list` if it changed; returns warnings."""
-        with self._lock:
-            return self._load_locked()
+        """Read both files, merge, rewrite `.token-list` if it changed; returns warnings.
 
-    def _load_locked(self) -> list[str]:
-        _ensure_file(self.token_file)
-        _ensure_file(self.token_list_file)
-        token_text, list_text = self.read_files()
+        An interrupted write of the pair is completed first and its temp files removed
+        (docs of token_files.py), so the two files always come from one write.
+        """
+        with self._lock, self._files_locked():
+            for done in self._write(lambda: files.recover(self.token_file, self.token_list_file)):
+                log.warning("token files: %s", done)
+            self._ensure_files()
+            token_text, list_text = self._read_locked()
+            merged, rendered, warnings = self._merge(token_text, list_text)
+            if rendered != list_text:
+                self._write(lambda: files.atomic_write(self.token_list_file, rendered))
+                log.info("rewrote %s with %d tokens", self.token_list_file, len(merged))
+            # One assignment: callers holding the old tuple keep a consistent view.
+            self._entries = tuple(merged)
+            return warnings
+
+    def _merge(self, token_text: str, list_text: str) -> tuple[list[TokenEntry], str, list[str]]:
+        """The pool both texts make, the `.token-list` text for it, and the warnings."""
         now_s = self.clock()
         pairs, warnings = parse_token_file(token_text, now_s)
         listed, list_warnings = parse_token_list(list_text, self._make_checksum)
@@ -366,25 +331,52 @@ class TokenStore:
                     f" ({shape.error}) but is kept"
                 )
         merged = merge(pairs, listed, self._make_checksum)
-        rendered = render_token_list(merged)
-        if rendered != list_text:
-            atomic_write(self.token_list_file, rendered)
-            log.info("rewrote %s with %d tokens", self.token_list_file, len(merged))
-        # One assignment: callers holding the old tuple keep a consistent view.
-        self._entries = tuple(merged)
-        return warnings
+        return merged, render_token_list(merged), warnings
 
     def read_files(self) -> tuple[str, str]:
         """The current text of `.token` and `.token-list` (empty when missing)."""
-        return _read(self.token_file), _read(self.token_list_file)
+        with self._lock:
+            return self._read_locked()
+
+    def _read_locked(self) -> tuple[str, str]:
+        return (
+            files.read_text(self.token_file, "TOKEN_FILE"),
+            files.read_text(self.token_list_file, "TOKEN_LIST_FILE"),
+        )
 
     def write_files(self, tokens: str, token_list: str | None = None) -> list[str]:
-        """Atomically replace `.token` (and `.token-list` when given), then reload."""
-        with self._lock:
-            atomic_write(self.token_file, tokens)
-            if token_list is not None:
-                atomic_write(self.token_list_file, token_list)
-            return self._load_locked()
+        """Replace `.token` (and `.token-list` when given) as one pair, then use them.
+
+        The new `.token-list` is merged before anything is written, so both files land
+        in one atomic pair commit: a crash leaves both old or both new.
+        """
+        with self._lock, self._files_locked():
+            self._ensure_files()
+            if token_list is None:
+                token_list = files.read_text(self.token_list_file, "TOKEN_LIST_FILE")
+            merged, rendered, warnings = self._merge(tokens, token_list)
+            self._write(
+                lambda: files.write_pair(self.token_file, tokens, self.token_list_file, rendered)
+            )
+            self._entries = tuple(merged)
+            return warnings
+
+    def _ensure_files(self) -> None:
+        files.ensure_file(self.token_file, "TOKEN_FILE")
+        files.ensure_file(self.token_list_file, "TOKEN_LIST_FILE")
+
+    def _files_locked(self) -> contextlib.AbstractContextManager[None]:
+        return files.locked(self.token_file.parent)
+
+    def _write(self, write: Callable[[], T]) -> T:
+        try:
+            return write()
+        except OSError as exc:
+            where = self.token_file.parent
+            raise files.TokenFileError(
+                f"cannot write the token files in {where} (TOKEN_FILE, TOKEN_LIST_FILE):"
+                f" {exc.strerror or exc}"
+            ) from exc
 
     def next(self) -> TokenEntry:
         """The next token, round-robin; raises NoTokens when the pool is empty."""
@@ -402,10 +394,3 @@ class TokenStore:
             if entry.token == token:
                 return entry
         return None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""

@@ -11,10 +11,35 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cursor_api.__main__ import main
 from cursor_api.config import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Recording(dict[str, str]):
+    """An environment that notes every variable read from it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.append(key)
+        return super().get(key, default)
+
+
+def setting_names() -> list[str]:
+    """Every variable Config.from_env reads: the settings, declared once, there."""
+    env = Recording({"AUTH_TOKEN": "k"})
+    Config.from_env(env)
+    return list(dict.fromkeys(env.read))
 
 
 def free_port() -> int:
@@ -95,8 +120,12 @@ def test_env_file_is_read_and_real_env_wins(tmp_path: Path) -> None:
 
 def test_demo_answers_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN",)}
-    env.update({"PORT": str(port), "HOST": "127.0.0.1", "SHUTDOWN_GRACE_S": "2"})
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN", "HOST")}
+    # Temp folders go to tmp_path; one there is a killed demo's (no such process).
+    env.update({"PORT": str(port), "SHUTDOWN_GRACE_S": "2", "TMPDIR": str(tmp_path)})
+    stale = tmp_path / "cursor-api-demo-999999999-x1"
+    stale.mkdir()
+    (stale / ".token").write_text("demo::secret\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cursor_api", "--demo"],
         env=env,
@@ -115,8 +144,13 @@ def test_demo_answers_and_stops_cleanly(tmp_path: Path) -> None:
             if "curl" in line:
                 break
         output = "".join(lines)
-        assert "cursor-api" in output and f"127.0.0.1:{port}" in output
+        assert "cursor-api" in output and f"listening on http://127.0.0.1:{port}" in output
         assert "tokens loaded: 1" in output
+        # The fixed demo key is reachable from this machine only.
+        with socket.socket() as probe:
+            probe.connect(("127.0.0.1", port))
+        (folder,) = tmp_path.glob("cursor-api-demo-*")
+        assert folder.name.startswith(f"cursor-api-demo-{proc.pid}-")
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/chat/completions",
             data=json.dumps(
@@ -129,9 +163,75 @@ def test_demo_answers_and_stops_cleanly(tmp_path: Path) -> None:
         assert answer["choices"][0]["message"]["content"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+        assert list(tmp_path.glob("cursor-api-demo-*")) == []
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_every_setting_is_documented() -> None:
+    names = setting_names()
+    assert len(names) >= 30 and "LOG_LEVEL" in names
+    example = (ROOT / ".env-example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in names:
+        assert f"\n{name}=" in example, f"{name} is not in .env-example"
+        assert f"`{name}`" in readme, f"{name} is not in the README's configuration table"
+
+
+def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--demo" in out and "README" in out
+    for name in setting_names():
+        assert f"\n  {name}=" in out, f"--help does not list {name}"
+    assert "LOG_LEVEL=INFO\n      Log level" in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(setting_names()), st.text(max_size=20))
+def test_any_value_of_any_setting_starts_or_names_it(name: str, value: str) -> None:
+    """Every bad value is one ConfigError line naming the variable (a start exits 2 on it)."""
+    env = {"AUTH_TOKEN": "k", name: value}
+    try:
+        Config.from_env(env)
+    except ConfigError as exc:
+        assert name in str(exc) and "\n" not in str(exc)
+
+
+BAD_STARTS = [
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"REQUEST_BODY_LIMIT_MB": "inf"}, "REQUEST_BODY_LIMIT_MB"),
+    ({"CURSOR_TIMEZONE": "Asia/\x01"}, "CURSOR_TIMEZONE"),
+    ({"HOST": "no-such-host.invalid"}, "HOST"),
+    ({"TOKEN_FILE": "folder"}, "TOKEN_FILE"),
+    ({"TOKEN_LIST_FILE": "latin1.txt"}, "TOKEN_LIST_FILE"),
+]
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "latin1.txt").write_bytes("café,x\n".encode("latin-1"))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_TOKEN", "PORT"))}
+    # All at once: each start costs an interpreter and its imports.
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cursor_api"],
+            env={**clean, "AUTH_TOKEN": "k", "PORT": "0", **env},
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for env, _ in BAD_STARTS
+    ]
+    for proc, (_, named) in zip(starts, BAD_STARTS, strict=True):
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 2, stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert named in stderr and "Traceback" not in stderr

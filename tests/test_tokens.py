@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from cursor_api import tokens
+from cursor_api.token_files import atomic_write
 from cursor_api.tokens import (
     NoTokens,
     TokenEntry,
     TokenStore,
-    atomic_write,
     check_shape,
     merge,
     parse_token_file,
