@@ -177,7 +177,7 @@ class Scenario:
     tool_calls: Sequence[FakeCall] = ()
     tool_prefix: str = ""
     # legacy/unified: (url, title) pages cited in a `web_citation` frame after text frame
-    # `citations_after` (PROTOCOL §2, §7).
+    # `citations_after` (docs/protocol.md §2.2, §7.3).
     citations: Sequence[tuple[str, str]] = ()
     citations_after: int = 1
 

@@ -17,7 +17,7 @@ def _reference(url: str, title: str) -> bytes:
 
 
 # StreamChatResponse{text=1: "See", web_citation=11: {references=1: [...]}} built from
-# PROTOCOL §2's numbers, not from our generated classes.
+# docs/protocol.md §2.2's numbers, not from our generated classes.
 CITED = _field(1, b"See") + _field(
     11,
     _field(1, _reference("https://example.org/a", "Page A"))
