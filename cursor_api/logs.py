@@ -40,6 +40,8 @@ class LogEntry:
     first: float | None = None
     total: float | None = None
     usage: dict[str, int] | None = None
+    # The request's user / safety_identifier / prompt_cache_key and metadata.* tags.
+    tags: dict[str, str] | None = None
 
     def mark_first(self) -> None:
         """Record time to first content (only the first call counts)."""
@@ -58,6 +60,7 @@ class LogEntry:
             "status": self.status,
             "error": self.error,
             "usage": self.usage,
+            "tags": self.tags,
         }
 
 

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from cursor_api.fake_upstream import FakeUpstream, Scenario
 from cursor_api.upstream.dialects import legacy, unified
 from cursor_api.upstream.types import Citation, Event, Text
+
+from .conftest import auth
+from .test_chat import body, sdk, sse_events
+
+CHAT = "/v1/chat/completions"
 
 
 def _field(number: int, payload: bytes) -> bytes:
@@ -49,3 +60,55 @@ def test_a_reference_without_url_is_skipped() -> None:
     events: list[Event] = []
     legacy.parse_frame(_field(11, _field(1, _field(2, b"title only"))), events)
     assert events == []
+
+
+# ---- end to end: a stream built to the wire spec, through the service -----------
+
+PAGES = (("https://example.org/a", "Page A"), ("https://example.org/b", "Page B"))
+
+
+def _annotation(url: str, title: str, at: int) -> dict[str, Any]:
+    return {
+        "type": "url_citation",
+        "url_citation": {"url": url, "title": title, "start_index": at, "end_index": at},
+    }
+
+
+@pytest.mark.parametrize("dialect", ["legacy", "unified"])
+async def test_citations_are_annotations_of_the_message(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    # Cited after the first text frame ("Hello"), and again (same pages) at the end.
+    fake.scenario = Scenario(citations=PAGES + PAGES[:1], citations_after=1)
+    resp = await service.post(CHAT, json=body(), headers=auth())
+    message = (await resp.json())["choices"][0]["message"]
+    assert message["content"] == "Hello from the fake Cursor upstream."
+    assert message["annotations"] == [_annotation(u, t, len("Hello")) for u, t in PAGES]
+    answer = await sdk(service).chat.completions.create(**body())
+    annotations = answer.choices[0].message.annotations or []
+    assert [(a.type, a.url_citation.url, a.url_citation.title) for a in annotations] == [
+        ("url_citation", u, t) for u, t in PAGES
+    ]
+
+
+@pytest.mark.parametrize("dialect", ["legacy", "unified"])
+async def test_citations_come_in_a_stream_delta(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    fake.scenario = Scenario(citations=PAGES, citations_after=2)
+    resp = await service.post(CHAT, json=body(stream=True), headers=auth())
+    events = await sse_events(resp)
+    deltas = [e["choices"][0]["delta"] for e in events if isinstance(e, dict) and e["choices"]]
+    cited = [d["annotations"] for d in deltas if "annotations" in d]
+    assert cited == [[_annotation(u, t, len("Hello from")) for u, t in PAGES]]
+    assert "".join(d.get("content") or "" for d in deltas) == (
+        "Hello from the fake Cursor upstream."
+    )
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_an_answer_without_citations_has_no_annotations(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    resp = await service.post(CHAT, json=body(), headers=auth())
+    assert "annotations" not in (await resp.json())["choices"][0]["message"]

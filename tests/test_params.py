@@ -152,3 +152,18 @@ async def test_legacy_sends_max_tokens_upstream(
     (seen,) = fake.seen
     assert seen.message.HasField("desired_max_tokens")
     assert seen.message.desired_max_tokens == 3
+
+
+@pytest.mark.parametrize("dialect", ["agent"])
+async def test_identifiers_and_metadata_are_kept_in_the_request_log(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    body = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "hi"}],
+        "user": "user-42",
+        "metadata": {"team": "search"},
+    }
+    assert (await service.post(CHAT, json=body, headers=auth())).status == 200
+    logs = await (await service.post("/logs", headers=auth())).json()
+    assert logs["logs"][-1]["tags"] == {"user": "user-42", "metadata.team": "search"}

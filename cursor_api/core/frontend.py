@@ -16,7 +16,7 @@ from aiohttp import web
 from ..errors import ApiError
 from ..settings import Settings
 from ..upstream.types import ChatTurn, ToolCall
-from .turn import Ask, Finish, Result, TurnContext
+from .turn import Ask, Cited, Finish, Result, TurnContext
 
 W = TypeVar("W")
 
@@ -38,6 +38,10 @@ class StreamRenderer(Protocol):
 
     def tool_call(self, index: int, call: ToolCall) -> bytes:
         """A tool call, the `index`-th of the message (it arrives whole)."""
+        ...
+
+    def citations(self, cited: list[Cited] | tuple[Cited, ...]) -> bytes:
+        """Web pages the answer cites, as they arrive (each URL once)."""
         ...
 
     def finish(self, finish: Finish) -> bytes: ...

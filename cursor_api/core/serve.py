@@ -22,12 +22,14 @@ from ..images import ImageLoader
 from ..logs import LogEntry, TokenInfo
 from ..models import LONG_CONTEXT_MODELS
 from ..routes.common import caller_of, read_json
+from ..structured import extract
 from ..upstream.dialects.base import EventStream
 from ..upstream.errors import UpstreamError
-from ..upstream.types import ChatTurn, Event
+from ..upstream.types import ChatTurn, Event, Text, Thinking, ToolCall
 from .answer import Answer
 from .failover import upstream_api_error
 from .frontend import FrontEnd, StreamRenderer
+from .limits import Limits
 from .sse import SSEResponse
 from .tool_turns import check_dialect, open_turn, park, release_parked
 from .turn import Ask, Result, TurnContext
@@ -94,6 +96,7 @@ async def _serve(
         release_parked(app, body)
         raise
     entry.model, entry.stream = ask.model[:MODEL_LOG_LIMIT], ask.stream
+    entry.tags = dict(ask.tags) or None
     settings = app[keys.settings_key]
     upstream_model = app[keys.catalog_key].resolve(ask.model, settings.enable_all_claude)
     if upstream_model is None:
@@ -116,68 +119,112 @@ async def _serve(
         # The client's own id stays in the answer and the log; Cursor gets its id.
         turn = dataclasses.replace(turn, model=upstream_model)
     check_dialect(turn, app[keys.config_key])
-    answer = Answer(entry, ask.raw_reasoning, turn.parallel_tool_calls)
+    limits = Limits(ask.stop, ask.max_tokens, counted=app[keys.dialect_key].counts_tokens)
+    answer = Answer(entry, ask.raw_reasoning, turn.parallel_tool_calls, limits)
     async with AsyncExitStack() as stack:
         # Read up to the first content before answering 200, so an upstream error
         # becomes a proper HTTP error (SPEC §3.4 ENABLE_STREAM_CHECK).
         check = settings.enable_stream_check or not ask.stream
         events, early, live = await open_turn(app, caller, turn, entry, stack, check=check)
         error: str | None = None
-        if not ask.stream:
-            resp: web.StreamResponse = await _collect(
-                request, front, ask, turn, events, early, answer
-            )
+        if not ask.stream or ask.structured is not None:
+            # JSON asked for is checked whole before any of it is sent, streamed or not.
+            result = await _collect(request, ask, turn, events, early, answer)
+            if not ask.stream:
+                resp: web.StreamResponse = front.answer(ask, result)
+            else:
+                resp = await _stream_result(request, front.renderer(ask, settings), result)
         else:
+            if check and not any(type(e) in CONTENT for batch in early for e in batch):
+                # The stream check read the whole answer and it had no text: a proper
+                # HTTP error, before the 200 (issue 14 item 9).
+                raise _empty_response()
             out = front.renderer(ask, settings)
             resp, error = await _stream(request, out, turn, events, early, answer)
-        if live is not None and error is None:
+        if live is not None and error is None and not answer.done:
             # The model waits for its calls' results: keep the run for the follow-up.
             park(app, caller, turn, entry, stack, live, answer.calls)
         return resp, error
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+CONTENT = (Text, Thinking, ToolCall)
+
+
+def _empty_response() -> ApiError:
+    return ApiError(
+        502,
+        "the Cursor upstream finished without producing any text; try again or another model",
+        type="upstream_error",
+        code="empty_response",
+    )
+
+
 async def _collect(
     request: web.Request,
-    front: FrontEnd[W],
     ask: Ask[W],
     turn: ChatTurn,
     events: EventStream,
     early: list[list[Event]],
     answer: Answer,
-) -> web.Response:
+) -> Result:
+    """The whole answer; a stop string or the token limit stops reading early."""
     try:
         for batch in early:
             answer.take(batch)
-        async for batch in events:
-            answer.take(batch)
+        if not answer.done:
+            async for batch in events:
+                answer.take(batch)
+                if answer.done:
+                    break
     except UpstreamError as exc:
         raise upstream_api_error(exc, request.app[keys.config_key]) from exc
     answer.flush()
     if answer.empty:
-        raise ApiError(
-            502,
-            "the Cursor upstream finished without producing any text; try again or another model",
-            type="upstream_error",
-            code="empty_response",
-        )
-    result = Result(
-        "".join(answer.content),
+        raise _empty_response()
+    finish = answer.finish(turn)
+    content = "".join(answer.content)
+    if ask.structured is not None and finish.reason == "stop":
+        # A cut answer ("length") is returned as it is, as OpenAI does.
+        content = extract(content, ask.structured)
+    return Result(
+        content,
         "".join(answer.reasoning),
-        answer.finish(turn),
+        finish,
         tuple(answer.calls.shown),
+        tuple(answer.cited.values()),
     )
-    return front.answer(ask, result)
+
+
+async def _stream_result(
+    request: web.Request, out: StreamRenderer, result: Result
+) -> web.StreamResponse:
+    """A collected answer as a stream: its pieces in one write."""
+    resp = SSEResponse()
+    await resp.prepare(request)
+    data = out.start()
+    if result.reasoning:
+        data += out.thinking(result.reasoning)
+    if result.content:
+        data += out.text(result.content)
+    if result.citations:
+        data += out.citations(result.citations)
+    for index, call in enumerate(result.tool_calls):
+        data += out.tool_call(index, call)
+    await resp.send_last(data + out.finish(result.finish))
+    return resp
 
 
 def _render(out: StreamRenderer, piece: tuple[str, str], answer: Answer) -> bytes:
     """One read's pieces as the front-end's SSE bytes: thinking, text, then new calls."""
     reasoning, content = piece
-    if not reasoning and not answer.calls.fresh:
+    if not reasoning and not answer.calls.fresh and not answer.fresh_cited:
         return out.text(content) if content else b""
     data = out.thinking(reasoning) if reasoning else b""
     if content:
         data += out.text(content)
+    if answer.fresh_cited:
+        data += out.citations(answer.take_cited())
     if answer.calls.fresh:
         for index, call in answer.calls.take_fresh():
             data += out.tool_call(index, call)
@@ -220,10 +267,15 @@ async def _relay(
             data += _render(out, take(batch), answer)
         if data:
             await resp.send(data)
-        async for batch in events:
-            data = _render(out, take(batch), answer)
-            if data:
-                await resp.send(data)
+        if not answer.done:
+            async for batch in events:
+                data = _render(out, take(batch), answer)
+                if data:
+                    await resp.send(data)
+                if answer.done:
+                    # Cut by a stop string or the token limit: read no more; the
+                    # upstream is closed as the turn's stack unwinds.
+                    break
         tail = _render(out, answer.flush(), answer)
     except UpstreamError as exc:
         error = upstream_api_error(exc, request.app[keys.config_key])
@@ -232,13 +284,9 @@ async def _relay(
     except ConnectionError:
         return resp, "client disconnected"
     if answer.empty:
-        # Nothing at all came back: tell the client in-band rather than a silent stop.
-        error = ApiError(
-            502,
-            "the Cursor upstream finished without producing any text",
-            type="upstream_error",
-            code="empty_response",
-        )
+        # Nothing at all came back (with the stream check off): tell the client in-band
+        # rather than a silent stop.
+        error = _empty_response()
         await resp.send_last(out.error(error))
         return resp, error.message
     await resp.send_last(tail + out.finish(answer.finish(turn)))

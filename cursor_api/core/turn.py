@@ -6,14 +6,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from ..upstream.types import Image, ToolCall, Usage
+from ..structured import ResponseFormat
+from ..upstream.types import Citation, Image, ToolCall, Usage
 
 W = TypeVar("W")
 
 # Why an answer ended, in the core's words; each front-end names it its own way.
 # "stop": the model finished its turn.
 # "tool_calls": the model called tools and waits for their results.
-FinishReason = Literal["stop", "tool_calls"]
+# "length": the answer reached the request's token limit (core/limits.py).
+FinishReason = Literal["stop", "tool_calls", "length"]
 
 
 @dataclass(slots=True)
@@ -29,6 +31,14 @@ class Ask(Generic[W]):
     wire: W
     # Leave `<think>` tags inline in the text instead of splitting them out as thinking.
     raw_reasoning: bool = False
+    # Enforced on the answer as it streams (core/limits.py).
+    stop: tuple[str, ...] = ()
+    max_tokens: int | None = None
+    # JSON asked for: the answer is collected whole, its JSON value taken out and
+    # checked before anything is sent (structured.py).
+    structured: ResponseFormat | None = None
+    # Identifiers and metadata the client tagged the request with, for the request log.
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,14 @@ class Finish:
 
 
 @dataclass(frozen=True, slots=True)
+class Cited:
+    """A web page the answer cites, at the offset in the content where it was reported."""
+
+    citation: Citation
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """A whole answer, for a request that did not ask for a stream."""
 
@@ -57,3 +75,4 @@ class Result:
     reasoning: str
     finish: Finish
     tool_calls: tuple[ToolCall, ...] = ()
+    citations: tuple[Cited, ...] = ()

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..chat_request import ChatRequest, build_turn, parse_chat_request
 from ..core.sse import event
-from ..core.turn import Ask, Finish, Result, TurnContext
+from ..core.turn import Ask, Cited, Finish, Result, TurnContext
 from ..errors import ApiError
 from ..settings import Settings
 from ..upstream.types import ChatTurn, ToolCall, Usage
@@ -47,6 +47,20 @@ def tool_call_json(call: ToolCall) -> dict[str, Any]:
         "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def annotation_json(cited: Cited) -> dict[str, Any]:
+    """OpenAI's nested `url_citation` annotation. Cursor says which pages are cited, not
+    which words: the span is empty, at the point of the content where it was reported."""
+    return {
+        "type": "url_citation",
+        "url_citation": {
+            "url": cited.citation.url,
+            "title": cited.citation.title,
+            "start_index": cited.at,
+            "end_index": cited.at,
+        },
     }
 
 
@@ -101,6 +115,9 @@ class ChunkRenderer:
         rest = {"index": index, "function": {"arguments": call.arguments}}
         return self._delta({"tool_calls": [first]}) + self._delta({"tool_calls": [rest]})
 
+    def citations(self, cited: list[Cited] | tuple[Cited, ...]) -> bytes:
+        return self._delta({"annotations": [annotation_json(c) for c in cited]})
+
     def finish(self, finish: Finish) -> bytes:
         data = b""
         if self.send_stop:
@@ -127,7 +144,17 @@ class OpenAIChat:
 
     def parse(self, body: object) -> Ask[ChatRequest]:
         chat = parse_chat_request(body)
-        return Ask(chat.model, chat.stream, chat, raw_reasoning=chat.raw_reasoning)
+        params = chat.params
+        return Ask(
+            chat.model,
+            chat.stream,
+            chat,
+            raw_reasoning=chat.raw_reasoning,
+            stop=params.stop,
+            max_tokens=params.max_tokens,
+            structured=params.response_format,
+            tags=params.tags,
+        )
 
     async def turn(self, ask: Ask[ChatRequest], context: TurnContext) -> ChatTurn:
         return await build_turn(
@@ -152,6 +179,8 @@ class OpenAIChat:
             message["tool_calls"] = [tool_call_json(c) for c in result.tool_calls]
         if result.reasoning:
             message["reasoning_content"] = result.reasoning
+        if result.citations:
+            message["annotations"] = [annotation_json(c) for c in result.citations]
         payload = {
             "id": completion_id(),
             "object": "chat.completion",
