@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api.fake_upstream import FakeUpstream, Scenario
 
-from .conftest import Service, auth
+from .conftest import ADMIN, Service, auth
 from .test_chat import body, sdk, sse_events
 
 CHAT = "/v1/chat/completions"
@@ -170,3 +170,45 @@ async def test_without_the_stream_check_the_empty_answer_is_in_band(
     assert resp.status == 200
     events = await sse_events(resp)
     assert events[-1]["error"]["code"] == "empty_response"
+
+
+# ---- the same limits through the Anthropic Messages front-end ----------------------
+
+
+@pytest.mark.parametrize("dialect", ["agent", "legacy"])
+async def test_anthropic_stop_sequences_and_max_tokens(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    fake.scenario = Scenario(texts=("Hello", " from", " the", " fa", "ke", *TAIL))
+    ask = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}]}
+    async with anthropic.AsyncAnthropic(
+        base_url=str(service.make_url("")), api_key=ADMIN, max_retries=0, timeout=20
+    ) as client:
+        message = await client.messages.create(
+            **ask, max_tokens=100, stop_sequences=["nope", "fake"]
+        )
+        assert message.content[0].text == "Hello from the "
+        assert message.stop_reason == "stop_sequence"
+        assert message.stop_sequence == "fake"
+        async with client.messages.stream(**ask, max_tokens=2) as stream:
+            final = await stream.get_final_message()
+        assert final.content[0].text == "Hello from"
+        assert final.stop_reason == "max_tokens"
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_anthropic_citations(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    fake.scenario = Scenario(citations=(("https://example.org/a", "Page A"),))
+    ask = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}]}
+    async with anthropic.AsyncAnthropic(
+        base_url=str(service.make_url("")), api_key=ADMIN, max_retries=0, timeout=20
+    ) as client:
+        message = await client.messages.create(**ask, max_tokens=100)
+        async with client.messages.stream(**ask, max_tokens=100) as stream:
+            final = await stream.get_final_message()
+    for answer in (message, final):
+        cited = [c for block in answer.content for c in (block.citations or [])]
+        assert [(c.url, c.title) for c in cited] == [("https://example.org/a", "Page A")]
+        assert "".join(b.text for b in answer.content) == "Hello from the fake Cursor upstream."

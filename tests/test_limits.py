@@ -192,3 +192,12 @@ def test_meter_fit_is_the_longest_prefix_within_budget(head: str, text: str, bud
     assert estimate_tokens(head + text[:fits]) <= budget
     if fits < len(text):
         assert estimate_tokens(head + text[: fits + 1]) > budget
+
+
+def test_the_matched_stop_string_is_reported() -> None:
+    limits = Limits(("zz", "END"))
+    run(limits, ["a E", "ND"])
+    assert limits.stop_sequence == "END"
+    limits = Limits(("zz",), max_tokens=1)
+    run(limits, ["one two"])
+    assert limits.finish == "length" and limits.stop_sequence is None

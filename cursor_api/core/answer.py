@@ -165,4 +165,6 @@ class Answer:
         }
         if self.calls.shown:
             return Finish("tool_calls", usage)
-        return Finish(limits.finish if limits is not None and limits.finish else "stop", usage)
+        if limits is None or limits.finish is None:
+            return Finish("stop", usage)
+        return Finish(limits.finish, usage, limits.stop_sequence)

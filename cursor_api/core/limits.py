@@ -21,11 +21,12 @@ class StopScanner:
     else goes out at once.
     """
 
-    __slots__ = ("held", "stops")
+    __slots__ = ("held", "matched", "stops")
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self.stops = stops
         self.held = ""
+        self.matched: str | None = None  # the stop string that ended the answer
 
     def feed(self, text: str) -> tuple[str, bool]:
         """(the text to send now, whether a stop string was found)."""
@@ -37,6 +38,7 @@ class StopScanner:
             at = text.find(stop)
             if at != -1 and (end == -1 or (at + len(stop), at) < (end, cut)):
                 cut, end = at, at + len(stop)
+                self.matched = stop
         if cut != -1:
             self.held = ""
             return text[:cut], True
@@ -84,6 +86,13 @@ class Limits:
         )
         self.used = 0  # tokens the dialect reported
         self.finish: Finish | None = None
+
+    @property
+    def stop_sequence(self) -> str | None:
+        """The stop string that ended the answer, if one did."""
+        if self.finish != "stop" or self.scanner is None:
+            return None
+        return self.scanner.matched
 
     @property
     def active(self) -> bool:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import TypeVar
 
 from aiohttp import web
@@ -115,6 +116,10 @@ async def _serve(
         slow_pool=settings.enable_slow_pool,
     )
     turn = await front.turn(ask, context)
+    if turn.max_tokens != ask.max_tokens:
+        # The limit goes upstream where the dialect has a field, and makes the agent
+        # dialect report its token counts (docs/parameters.md).
+        turn = replace(turn, max_tokens=ask.max_tokens)
     if upstream_model != turn.model:
         # The client's own id stays in the answer and the log; Cursor gets its id.
         turn = dataclasses.replace(turn, model=upstream_model)

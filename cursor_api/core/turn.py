@@ -57,6 +57,8 @@ class Finish:
 
     reason: FinishReason
     usage: Usage
+    # The request's stop string that ended the answer ("stop" only).
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ..chat_request import ChatRequest, InMessage, build_turn
 from ..core.sse import event
-from ..core.turn import Ask, Finish, FinishReason, Result, TurnContext
+from ..core.turn import Ask, Cited, Finish, FinishReason, Result, TurnContext
 from ..errors import ApiError
 from ..settings import Settings
 from ..upstream.types import ChatTurn, ToolCall, Usage
@@ -28,7 +28,28 @@ from .anthropic_request import MessagesRequest, parse_messages_request
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn", "tool_calls": "tool_use"}
+STOP_REASONS: dict[FinishReason, str] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "length": "max_tokens",
+}
+
+
+def stop_reason(finish: Finish) -> str:
+    """Anthropic names an answer ended by one of the request's stop_sequences apart."""
+    return "stop_sequence" if finish.stop_sequence else STOP_REASONS[finish.reason]
+
+
+def citation_json(cited: Cited) -> dict[str, Any]:
+    """A web page the answer cites; Cursor gives no cited text or search index."""
+    return {
+        "type": "web_search_result_location",
+        "url": cited.citation.url,
+        "title": cited.citation.title,
+        "cited_text": "",
+        "encrypted_index": "",
+    }
+
 
 # Anthropic's error `type` for each status we answer with.
 ERROR_TYPES = {
@@ -137,6 +158,13 @@ class MessagesRenderer:
         data = self._open("text") if self.block != "text" else b""
         return data + self._delta({"type": "text_delta", "text": text})
 
+    def citations(self, cited: list[Cited] | tuple[Cited, ...]) -> bytes:
+        """`citations_delta`s on the text block (opened if none is)."""
+        data = self._open("text") if self.block != "text" else b""
+        for one in cited:
+            data += self._delta({"type": "citations_delta", "citation": citation_json(one)})
+        return data
+
     def tool_call(self, index: int, call: ToolCall) -> bytes:
         """A `tool_use` block: opened with empty input, the arguments as one JSON delta."""
         data = self._close()
@@ -159,7 +187,7 @@ class MessagesRenderer:
         data = self._close()
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": STOP_REASONS[finish.reason], "stop_sequence": None},
+            "delta": {"stop_reason": stop_reason(finish), "stop_sequence": finish.stop_sequence},
             "usage": usage_json(finish.usage),
         }
         return (
@@ -181,7 +209,13 @@ class AnthropicMessages:
 
     def parse(self, body: object) -> Ask[MessagesRequest]:
         request = parse_messages_request(body)
-        return Ask(request.model, request.stream, request)
+        return Ask(
+            request.model,
+            request.stream,
+            request,
+            stop=request.stop_sequences,
+            max_tokens=request.max_tokens,
+        )
 
     async def turn(self, ask: Ask[MessagesRequest], context: TurnContext) -> ChatTurn:
         wire = ask.wire
@@ -217,8 +251,11 @@ class AnthropicMessages:
             content.append(
                 {"type": "thinking", "thinking": shown, "signature": signature(result.reasoning)}
             )
-        if result.content:
-            content.append({"type": "text", "text": result.content})
+        if result.content or result.citations:
+            text: dict[str, Any] = {"type": "text", "text": result.content}
+            if result.citations:
+                text["citations"] = [citation_json(c) for c in result.citations]
+            content.append(text)
         for call in result.tool_calls:
             content.append(
                 {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
@@ -229,8 +266,8 @@ class AnthropicMessages:
             "role": "assistant",
             "model": ask.model,
             "content": content,
-            "stop_reason": STOP_REASONS[result.finish.reason],
-            "stop_sequence": None,
+            "stop_reason": stop_reason(result.finish),
+            "stop_sequence": result.finish.stop_sequence,
             "usage": usage_json(result.finish.usage),
         }
         return web.Response(body=_dumps(payload).encode(), content_type="application/json")
