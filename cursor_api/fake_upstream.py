@@ -16,16 +16,16 @@ import hashlib
 import json
 import os
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
-from google.protobuf import json_format, struct_pb2
 from multidict import CIMultiDict
 
+from .fake_tools import FakeCall as FakeCall
+from .fake_tools import call_frame, result_texts, transcript_results
 from .upstream import checksum
 from .upstream.connect import EnvelopeDecoder, ProtocolError, encode_envelope
 from .upstream.errors import ERROR_STATUS
@@ -124,18 +124,6 @@ def error_payload(
         ],
     }
     return json.dumps({"error": error} if wrap else error).encode()
-
-
-@dataclass(frozen=True)
-class FakeCall:
-    """A tool call the fake's model makes: a declared tool by name (the scenario's
-    `tool_prefix` goes in front), or with `builtin` a Cursor built-in exec kind
-    (e.g. "shell_args") whose string fields are `args`."""
-
-    name: str = ""
-    args: dict[str, Any] = field(default_factory=dict)
-    gap: float = 0.0  # seconds after the previous call (or the demands)
-    builtin: str = ""
 
 
 @dataclass
@@ -485,34 +473,7 @@ class FakeUpstream:
         scenario = self.scenario_for(token)
         texts = fixture_texts(scenario.raw) if scenario.raw is not None else list(scenario.texts)
 
-        def update(**kwargs: Any) -> bytes:
-            message = ag.AgentServerMessage(interaction_update=ag.InteractionUpdate(**kwargs))
-            return encode_envelope(message.SerializeToString(), compress=scenario.gzip)
-
-        def answer(texts: Sequence[str]) -> list[bytes]:
-            frames = [update(heartbeat=ag.HeartbeatUpdate())]
-            frames += [
-                update(thinking_delta=ag.ThinkingDeltaUpdate(text=t)) for t in scenario.thinking
-            ]
-            for t in texts:
-                # A text delta and its token count go out in one write, as one "frame"
-                # of the scenario (delays, drops and stalls count text frames alike in
-                # every dialect).
-                frames.append(
-                    update(text_delta=ag.TextDeltaUpdate(text=t))
-                    + update(token_delta=ag.TokenDeltaUpdate(tokens=1))
-                )
-            if scenario.usage is not None and scenario.end_error is None:
-                frames.append(
-                    update(
-                        turn_ended=ag.TurnEndedUpdate(
-                            input_tokens=scenario.usage[0], output_tokens=scenario.usage[1]
-                        )
-                    )
-                )
-            return frames
-
-        frames = answer(texts)
+        frames = _agent_frames(scenario, texts)
 
         async def converse(resp: web.StreamResponse) -> None:
             first = await self._next_message(run, "run_request")
@@ -525,15 +486,15 @@ class FakeUpstream:
             seen.message = first.run_request
             seen.chat = _agent_view(first.run_request)
             await self._demands(run, resp, scenario, seen)
-            resumed = _transcript_results(first.run_request.action.user_message_action)
+            resumed = transcript_results(first.run_request.action.user_message_action)
             if resumed:
-                frames[:] = answer(["The tool said: ", " | ".join(resumed)])
+                frames[:] = _agent_frames(scenario, ["The tool said: ", " | ".join(resumed)])
             elif scenario.tool_calls:
                 results = await self._tool_calls(run, resp, scenario)
                 if results is None:
                     await asyncio.sleep(3600)  # stalled, as a real server would
                 elif results:
-                    frames[:] = answer(["The tool said: ", " | ".join(results)])
+                    frames[:] = _agent_frames(scenario, ["The tool said: ", " | ".join(results)])
 
         try:
             return await self._play(
@@ -544,7 +505,7 @@ class FakeUpstream:
                 content_type="text/event-stream",
                 before=converse,
                 between=scenario.heartbeat_every,
-                heartbeat=update(heartbeat=ag.HeartbeatUpdate()),
+                heartbeat=_update(scenario, heartbeat=ag.HeartbeatUpdate()),
             )
         finally:
             run.finished = True
@@ -576,31 +537,14 @@ class FakeUpstream:
         for n, call in enumerate(scenario.tool_calls, start=100):
             if call.gap:
                 await asyncio.sleep(call.gap)
-            ex = ag.ExecServerMessage(id=n, exec_id=f"tool-{n}")
-            if call.builtin:
-                getattr(ex, call.builtin).SetInParent()
-                for key, value in call.args.items():
-                    setattr(getattr(ex, call.builtin), key, value)
-            else:
-                name = scenario.tool_prefix + call.name
-                ex.mcp_args.name = name
-                ex.mcp_args.tool_name = name
-                ex.mcp_args.tool_call_id = f"toolu_{n}"
-                ex.mcp_args.provider_identifier = "cursor-api"
-                for key, value in call.args.items():
-                    ex.mcp_args.args[key] = _value(value)
-            await resp.write(
-                encode_envelope(ag.AgentServerMessage(exec_server_message=ex).SerializeToString())
-            )
+            await resp.write(call_frame(n, call, scenario.tool_prefix))
         results: list[str] = []
         for _ in scenario.tool_calls:
             reply = await self._next_message(run, "tool result")
             if reply is None:
                 return None
             run.tool_replies.append(reply)
-            mcp = reply.exec_client_message.mcp_result
-            if reply.WhichOneof("message") == "exec_client_message" and mcp.HasField("success"):
-                results.extend(item.text.text for item in mcp.success.content)
+            results.extend(result_texts(reply))
         return results
 
     async def _demands(
@@ -1007,19 +951,28 @@ def _conversation_view(model: str, instructions: str, conversation: Any) -> Chat
     )
 
 
-def _value(data: Any) -> bytes:
-    """A JSON value as a serialized google.protobuf.Value, as Cursor sends arguments."""
-    value = struct_pb2.Value()
-    json_format.ParseDict(data, value)
-    return value.SerializeToString()
+def _update(scenario: Scenario, **kwargs: Any) -> bytes:
+    message = ag.AgentServerMessage(interaction_update=ag.InteractionUpdate(**kwargs))
+    return encode_envelope(message.SerializeToString(), compress=scenario.gzip)
 
 
-_RESULT = re.compile(r'<tool_result id="[^"]*" name="[^"]*">\n(.*?)\n</tool_result>', re.S)
-
-
-def _transcript_results(action: ag.UserMessageAction) -> list[str]:
-    """The tool results a cold-resumed run carries in its user message."""
-    return _RESULT.findall(action.user_message.text)
+def _agent_frames(scenario: Scenario, texts: Sequence[str]) -> list[bytes]:
+    """An agent answer: heartbeat, thinking, text with token counts, turn_ended."""
+    frames = [_update(scenario, heartbeat=ag.HeartbeatUpdate())]
+    frames += [
+        _update(scenario, thinking_delta=ag.ThinkingDeltaUpdate(text=t)) for t in scenario.thinking
+    ]
+    for t in texts:
+        # A text delta and its token count go out in one write, as one "frame" of the
+        # scenario (delays, drops and stalls count text frames alike in every dialect).
+        frames.append(
+            _update(scenario, text_delta=ag.TextDeltaUpdate(text=t))
+            + _update(scenario, token_delta=ag.TokenDeltaUpdate(tokens=1))
+        )
+    if scenario.usage is not None and scenario.end_error is None:
+        ended = ag.TurnEndedUpdate(input_tokens=scenario.usage[0], output_tokens=scenario.usage[1])
+        frames.append(_update(scenario, turn_ended=ended))
+    return frames
 
 
 def _agent_view(run: ag.AgentRunRequest) -> ChatView:

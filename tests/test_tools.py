@@ -257,8 +257,11 @@ async def test_cold_resume_on_another_instance(fake: FakeUpstream, make_service:
     resumed = run_request(fake, -1).action.user_message_action
     # The transcript: the call in the assistant's turn, the result verbatim.
     assert f"\n{RESULT}\n</tool_result>" in resumed.user_message.text
-    history = [m.assistant.text.text for m in resumed.conversation_history.messages]
-    assert any('name="get_weather">{"city":"Paris","days":2}</tool_call>' in h for h in history)
+    (said,) = [m.assistant.text.text for m in resumed.conversation_history.messages][1:]
+    head, _, rest = said.partition(">")
+    calls: Any = first.choices[0].message.tool_calls
+    assert head == f'<tool_call id="{calls[0].id}" name="get_weather"'
+    assert json.loads(rest.removesuffix("</tool_call>")) == {"city": "Paris", "days": 2}
 
 
 async def test_cold_resume_stream_without_parked_run(

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 
@@ -39,18 +38,10 @@ from ..types import (
     Text,
     Thinking,
     TokenCount,
-    ToolCall,
     Usage,
 )
-from .agent_builtins import BUILTINS, Builtin, builtin_values, map_builtin, refusal
-from .agent_tools import (
-    match_declared,
-    mcp_arguments,
-    strict_problem,
-    tool_definitions,
-    tool_instructions,
-    transcript,
-)
+from .agent_calls import NO_TOOLS, ToolExecs
+from .agent_tools import tool_definitions, tool_instructions, transcript
 from .base import EventStream, new_uuid
 
 log = logging.getLogger(__name__)
@@ -59,11 +50,6 @@ RUN_PATH = "/agent.v1.AgentService/RunSSE"
 APPEND_PATH = "/aiserver.v1.BidiService/BidiAppend"
 MODELS_PATH = "/agent.v1.AgentService/GetUsableModels"
 
-# What the model sees when it asks to run a tool on "our" machine: there is none.
-NO_TOOLS = "tools are not available through this OpenAI-compatible proxy; answer directly"
-# Calls to undeclared or unmappable tools refused in one run before the run is given
-# up (docs/agent-protocol.md §12.2: models drift to built-in tools).
-MAX_TOOL_MISSES = 3
 
 AGENT_MODES = {"agent": ag.AGENT_MODE_AGENT, "ask": ag.AGENT_MODE_ASK}
 
@@ -92,28 +78,7 @@ def build_run_request(
     (docs/agent-protocol.md §12.4); declared tools as MCP tools (§12.1).
     """
     *earlier, last = transcript(turn.messages)
-    history = ag.ConversationHistory()
-    for message in earlier:
-        if message.role == "user":
-            history.messages.append(
-                ag.HistoryMessage(
-                    user=ag.HistoryUserMessage(text=ag.HistoryText(text=message.text))
-                )
-            )
-            for image in message.images:
-                history.messages.append(
-                    ag.HistoryMessage(
-                        user=ag.HistoryUserMessage(
-                            image=ag.HistoryImage(data=image.data, mime_type=image.mime)
-                        )
-                    )
-                )
-        else:
-            history.messages.append(
-                ag.HistoryMessage(
-                    assistant=ag.HistoryAssistantMessage(text=ag.HistoryText(text=message.text))
-                )
-            )
+    history = _history(earlier)
     state = ag.ConversationStateStructure()
     instructions = "\n\n".join(p for p in (turn.instructions, tool_instructions(turn)) if p)
     if instructions:
@@ -148,6 +113,33 @@ def build_run_request(
     return ag.AgentClientMessage(run_request=run)
 
 
+def _history(earlier: list[Message]) -> ag.ConversationHistory:
+    """Earlier turns inline, each image a message of its own (docs/agent-protocol.md §5.1)."""
+    history = ag.ConversationHistory()
+    for message in earlier:
+        if message.role == "user":
+            history.messages.append(
+                ag.HistoryMessage(
+                    user=ag.HistoryUserMessage(text=ag.HistoryText(text=message.text))
+                )
+            )
+            for image in message.images:
+                history.messages.append(
+                    ag.HistoryMessage(
+                        user=ag.HistoryUserMessage(
+                            image=ag.HistoryImage(data=image.data, mime_type=image.mime)
+                        )
+                    )
+                )
+        else:
+            history.messages.append(
+                ag.HistoryMessage(
+                    assistant=ag.HistoryAssistantMessage(text=ag.HistoryText(text=message.text))
+                )
+            )
+    return history
+
+
 def _request_context(config: Config, turn: ChatTurn) -> ag.RequestContext:
     """The environment, and the declared tools again (docs/agent-protocol.md §12.1)."""
     return ag.RequestContext(
@@ -175,10 +167,7 @@ class AgentRun:
         self.append_lock = asyncio.Lock()
         self.append_error: UpstreamError | None = None
         self.output_tokens = 0
-        # Calls handed to the client and not answered yet, by exec id: each gets an
-        # exec heartbeat while it runs, as Cursor's own client sends.
-        self.running: dict[int, ag.ExecServerMessage] = {}
-        self.misses: list[str] = []
+        self.calls = ToolExecs(turn.tools, self.append)
         self.count_tokens = turn.max_tokens is not None
 
     async def append(self, message: ag.AgentClientMessage) -> None:
@@ -204,7 +193,7 @@ class AgentRun:
             await asyncio.sleep(self.config.agent_heartbeat_s)
             try:
                 await self.append(beat)
-                for exec_id in list(self.running):
+                for exec_id in list(self.calls.running):
                     control = ag.ExecClientControlMessage(heartbeat=ag.ExecHeartbeat(id=exec_id))
                     await self.append(ag.AgentClientMessage(exec_client_control_message=control))
             except UpstreamError as exc:
@@ -305,90 +294,7 @@ class AgentRun:
                 ),
             )
             return self.append(ag.AgentClientMessage(exec_client_message=reply))
-        if kind == "mcp_args":
-            return self._mcp_call(ex, events)
-        builtin = BUILTINS.get(kind)
-        if builtin is not None:
-            return self._builtin_call(ex, kind, builtin, events)
-        log.info("agent: refused a %s tool request", kind)
-        # `throw` declines a tool the client does not implement (docs/agent-protocol.md §7.2).
-        refused = ag.ExecClientControlMessage(
-            throw=ag.ExecThrow(id=ex.id, error=self._redirect(kind))
-        )
-        return self._miss(kind, ag.AgentClientMessage(exec_client_control_message=refused))
-
-    def _mcp_call(self, ex: ag.ExecServerMessage, events: list[Event]) -> Awaitable[None] | None:
-        args = ex.mcp_args
-        called = args.tool_name or args.name
-        tool = match_declared(called, self.turn.tools)
-        if tool is None:
-            return self._miss(called, _mcp_reply(ex, rejected=self._redirect(called)))
-        arguments = mcp_arguments(args.args)
-        problem = strict_problem(tool, arguments)
-        if problem is not None:
-            reason = f"{problem}; call {tool.name} again with arguments that fit its schema"
-            return self._miss(called, _mcp_reply(ex, rejected=reason))
-
-        async def answer(text: str, is_error: bool) -> None:
-            self.running.pop(ex.id, None)
-            await self.append(_mcp_reply(ex, text=text, is_error=is_error))
-
-        async def refuse(reason: str) -> None:
-            self.running.pop(ex.id, None)
-            await self.append(_mcp_reply(ex, rejected=reason))
-
-        self.running[ex.id] = ex
-        events.append(ToolCall(_call_id(), tool.name, _json(arguments), answer, refuse))
-        return None
-
-    def _builtin_call(
-        self, ex: ag.ExecServerMessage, kind: str, builtin: Builtin, events: list[Event]
-    ) -> Awaitable[None] | None:
-        values = builtin_values(kind, ex)
-        mapped = map_builtin(builtin, values, self.turn.tools)
-        if mapped is None:
-            return self._miss(builtin.purpose, refusal(ex, kind, values, self._redirect(kind)))
-        tool, arguments = mapped
-
-        async def refuse(reason: str) -> None:
-            self.running.pop(ex.id, None)
-            await self.append(refusal(ex, kind, values, reason))
-
-        async def answer(text: str, is_error: bool) -> None:
-            # A built-in has no result shape for a client tool's output: the output
-            # goes back in the refusal's reason (normally it reaches the model by
-            # cold resume instead, see ToolCall.parkable).
-            await refuse(f"The client ran this as its tool {tool.name}. Its output:\n{text}")
-
-        log.info("agent: built-in %s taken over by the client tool %s", kind, tool.name)
-        self.running[ex.id] = ex
-        events.append(
-            ToolCall(_call_id(), tool.name, _json(arguments), answer, refuse, parkable=False)
-        )
-        return None
-
-    def _redirect(self, called: str) -> str:
-        """Why a call was refused, and what to call instead."""
-        names = ", ".join(t.name for t in self.turn.tools)
-        if not names:
-            return NO_TOOLS
-        return (
-            f"There is no tool {called!r} here. Use only the declared tools ({names}), "
-            "or answer directly."
-        )
-
-    def _miss(self, called: str, reply: ag.AgentClientMessage) -> Awaitable[None]:
-        """Refuse a call; past MAX_TOOL_MISSES in one run, give the run up."""
-        self.misses.append(called)
-        if len(self.misses) > MAX_TOOL_MISSES:
-            raise UpstreamError(
-                code="tool_misses",
-                message=f"the model kept calling tools this request did not declare "
-                f"({', '.join(self.misses)}); try again, or declare a tool for that purpose",
-                status_override=502,
-            )
-        log.info("agent: refused a call to %s", called)
-        return self.append(reply)
+        return self.calls.handle(kind, ex, events)
 
     async def _query(self, query: ag.InteractionQuery) -> None:
         kind = query.WhichOneof("query")
@@ -403,27 +309,6 @@ class AgentRun:
         response = ag.InteractionResponse(id=query.id)
         getattr(response, field).CopyFrom(decision)
         await self.append(ag.AgentClientMessage(interaction_response=response))
-
-
-def _call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def _json(arguments: object) -> str:
-    return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
-
-
-def _mcp_reply(
-    ex: ag.ExecServerMessage, *, text: str = "", is_error: bool = False, rejected: str = ""
-) -> ag.AgentClientMessage:
-    """An `mcp_result`: the tool's text verbatim, or a refusal with its reason."""
-    if rejected:
-        result = ag.McpResult(rejected=ag.McpRejected(reason=rejected))
-    else:
-        item = ag.McpToolResultContentItem(text=ag.McpTextContent(text=text))
-        result = ag.McpResult(success=ag.McpSuccess(content=[item], is_error=is_error))
-    reply = ag.ExecClientMessage(id=ex.id, exec_id=ex.exec_id, mcp_result=result)
-    return ag.AgentClientMessage(exec_client_message=reply)
 
 
 def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
