@@ -202,6 +202,22 @@ def follow_up(answer: Any, results: dict[str, str]) -> Any:
     ]
 
 
+async def complete(client: Any, stream: bool, **kwargs: Any) -> tuple[str, str, list[str]]:
+    """(content, finish_reason, called names) of one SDK call, streamed or not."""
+    if not stream:
+        choice = (await client.chat.completions.create(**kwargs)).choices[0]
+        names = [c.function.name for c in choice.message.tool_calls or []]
+        return choice.message.content or "", choice.finish_reason, names
+    text, finish, names = "", "", []
+    async for chunk in await client.chat.completions.create(stream=True, **kwargs):
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            text += delta.content or ""
+            names += [c.function.name for c in delta.tool_calls or [] if c.function.name]
+            finish = chunk.choices[0].finish_reason or finish
+    return text, finish, names
+
+
 RESULT = 'Sunny, 21 °C\n{"raw": true}  '
 
 
@@ -239,7 +255,10 @@ async def test_round_trip_parked_stream(fake: FakeUpstream, service: TestClient[
     assert len(fake.seen_on("/agent.v1.AgentService/RunSSE")) == 1
 
 
-async def test_cold_resume_on_another_instance(fake: FakeUpstream, make_service: Service) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_cold_resume_on_another_instance(
+    fake: FakeUpstream, make_service: Service, stream: bool
+) -> None:
     fake.scenario = one_call()
     one = await make_service()
     first = await sdk(one).chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
@@ -247,13 +266,14 @@ async def test_cold_resume_on_another_instance(fake: FakeUpstream, make_service:
     await one.close()
     await until(lambda: all(run.finished for run in fake.runs.values()))
     two = await make_service()
-    second = await sdk(two).chat.completions.create(
+    second = await complete(
+        sdk(two),
+        stream,
         model=MODEL,
         messages=follow_up(first, {"get_weather": RESULT}),
         tools=[WEATHER],
-        stream=False,
     )
-    assert second.choices[0].message.content == f"The tool said: {RESULT}"
+    assert second == (f"The tool said: {RESULT}", "stop", [])
     resumed = run_request(fake, -1).action.user_message_action
     # The transcript: the call in the assistant's turn, the result verbatim.
     assert f"\n{RESULT}\n</tool_result>" in resumed.user_message.text
@@ -283,7 +303,10 @@ async def test_cold_resume_stream_without_parked_run(
     assert results_sent(fake) == []
 
 
-async def test_parked_run_times_out(fake: FakeUpstream, make_service: Service) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_parked_run_times_out(
+    fake: FakeUpstream, make_service: Service, stream: bool
+) -> None:
     fake.scenario = one_call()
     service = await make_service(tool_result_timeout_s=0.3)
     client = sdk(service)
@@ -291,42 +314,41 @@ async def test_parked_run_times_out(fake: FakeUpstream, make_service: Service) -
     assert len(runs(service)) == 1
     await until(lambda: all(run.finished for run in fake.runs.values()))
     assert len(runs(service)) == 0
-    second = await client.chat.completions.create(
+    second = await complete(
+        client,
+        stream,
         model=MODEL,
         messages=follow_up(first, {"get_weather": RESULT}),
         tools=[WEATHER],
     )
-    assert second.choices[0].message.content == f"The tool said: {RESULT}"
+    assert second == (f"The tool said: {RESULT}", "stop", [])
+    assert results_sent(fake) == []  # the timed-out run got nothing
 
 
+@pytest.mark.parametrize("stream", [False, True])
 async def test_tool_choice_none_declares_nothing(
-    fake: FakeUpstream, service: TestClient[Any, Any]
+    fake: FakeUpstream, service: TestClient[Any, Any], stream: bool
 ) -> None:
     fake.scenario = Scenario(texts=("No tools.",))
-    answer = await sdk(service).chat.completions.create(
-        model=MODEL,
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="none",
+    answer = await complete(
+        sdk(service), stream, model=MODEL, messages=ASK, tools=[WEATHER], tool_choice="none"
     )
-    assert answer.choices[0].message.content == "No tools."
+    assert answer == ("No tools.", "stop", [])
     assert list(run_request(fake).mcp_tools.mcp_tools) == []
     (seen,) = fake.seen_on("/agent.v1.AgentService/RunSSE")
     assert seen.chat is not None and "get_weather" not in (seen.chat.instructions or "")
 
 
+@pytest.mark.parametrize("stream", [False, True])
 async def test_tool_choice_none_refuses_calls_upstream(
-    fake: FakeUpstream, service: TestClient[Any, Any]
+    fake: FakeUpstream, service: TestClient[Any, Any], stream: bool
 ) -> None:
     fake.scenario = one_call()
-    answer = await sdk(service).chat.completions.create(
-        model=MODEL,
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="none",
+    answer = await complete(
+        sdk(service), stream, model=MODEL, messages=ASK, tools=[WEATHER], tool_choice="none"
     )
-    assert answer.choices[0].finish_reason == "stop"
-    assert not answer.choices[0].message.tool_calls
+    # The fake answers with its default text once the call was refused.
+    assert answer == ("Hello from the fake Cursor upstream.", "stop", [])
     (run,) = fake.runs.values()
     (reply,) = run.tool_replies
     assert reply.exec_client_message.mcp_result.HasField("rejected")

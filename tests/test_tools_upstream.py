@@ -184,3 +184,23 @@ async def test_another_caller_cannot_resume_a_parked_run(
     # Served by a new run from the transcript; the parked one was closed.
     assert len(fake.seen_on("/agent.v1.AgentService/RunSSE")) == 2
     assert len(runs(service)) == 0
+
+
+async def test_sdk_parse_with_a_pydantic_tool(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    import openai
+    import pydantic
+
+    class GetWeather(pydantic.BaseModel):
+        city: str
+        days: int
+
+    fake.scenario = Scenario(tool_calls=(FakeCall("GetWeather", {"city": "Paris", "days": 3}),))
+    parsed = await sdk(service).chat.completions.parse(
+        model=MODEL, messages=ASK, tools=[openai.pydantic_function_tool(GetWeather)]
+    )
+    call: Any = (parsed.choices[0].message.tool_calls or [])[0]
+    assert call.function.parsed_arguments == GetWeather(city="Paris", days=3)
+    (declared,) = run_request(fake).mcp_tools.mcp_tools
+    assert value_from_bytes(declared.input_schema)["additionalProperties"] is False

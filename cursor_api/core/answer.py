@@ -157,6 +157,7 @@ class Answer:
                 completion = estimate_tokens("".join(self.content)) + estimate_tokens(
                     "".join(self.reasoning)
                 )
+                completion += sum(estimate_tokens(c.name + c.arguments) for c in self.calls.shown)
             usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
         self.entry.usage = {
             "prompt_tokens": usage.prompt_tokens,

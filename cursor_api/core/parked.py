@@ -69,6 +69,8 @@ class ParkedRuns:
             self._drop(oldest)
         loop = asyncio.get_running_loop()
         run.timer = loop.call_later(self.timeout_s, self._expire, run)
+        # A run whose upstream ends or fails while it waits is no use to anyone.
+        run.live.task.add_done_callback(lambda _: self._expire(run))
         self._runs[run] = None
         for call_id in run.ids:
             self._by_id[call_id] = run
@@ -98,7 +100,10 @@ class ParkedRuns:
 
     def _expire(self, run: ParkedRun) -> None:
         if run in self._runs:
-            log.info("parked run expired after TOOL_RESULT_TIMEOUT_S=%g s", self.timeout_s)
+            if run.live.alive:
+                log.info("parked run expired after TOOL_RESULT_TIMEOUT_S=%g s", self.timeout_s)
+            else:
+                log.info("parked run ended upstream while it waited; dropped")
             self._drop(run)
 
     def _drop(self, run: ParkedRun) -> None:

@@ -60,6 +60,9 @@ async def open_turn(
         resumed = await _resume(app, caller, turn, entry, stack, check=check)
         if resumed is not None:
             return resumed[0], resumed[1], resumed[0]
+        # Results for calls of a run that is not the one waiting: that run's
+        # conversation has moved on.
+        app[keys.parked_key].release({m.tool_call_id for m in turn.messages if m.role == "tool"})
     events, early = await open_events(app, caller, turn, entry, stack, check=check)
     if not turn.tools:
         return events, early, None
@@ -88,7 +91,7 @@ async def _resume(
     run = app[keys.parked_key].take(results, owner(caller), turn.model)
     if run is None:
         return None
-    if run.live.ended:
+    if not run.live.alive:
         log.info("the parked run ended while it waited; resuming cold")
         await run.close()
         return None
@@ -126,7 +129,7 @@ def park(
     calls: CallBook,
 ) -> None:
     """Keep the run open for the results of the calls just shown, when it can wait."""
-    if live.ended or not calls.parkable:
+    if not live.alive or not calls.parkable:
         return
     run = ParkedRun(
         live=live,

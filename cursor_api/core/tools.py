@@ -113,6 +113,11 @@ class LiveTurn:
             self.deadline = asyncio.get_running_loop().time() + CALL_WINDOW_S
         return item
 
+    @property
+    def alive(self) -> bool:
+        """Whether the run can still take results: its reader has not stopped."""
+        return not self.ended and not self.task.done()
+
     def read_on(self) -> None:
         """A new answer starts (the results were sent): no window until its first call."""
         self.deadline = None
