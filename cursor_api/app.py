@@ -16,6 +16,7 @@ from . import account, keys
 from .catalog import ModelCatalog
 from .config import AUTO_CLIENT_VERSION, Config
 from .core.parked import ParkedRuns
+from .core.response_store import ResponseStore
 from .logs import RequestLog
 from .middlewares import error_middleware
 from .model_map import ModelMap
@@ -46,6 +47,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.tokens_key] = store
     app[keys.pool_key] = TokenPool(store)
     app[keys.logs_key] = RequestLog(config.request_logs_limit)
+    app[keys.responses_key] = ResponseStore(config.responses_ttl_s, config.responses_max)
     app[keys.started_key] = time.time()
     app[keys.version_warned_key] = [-1e9]
     app.cleanup_ctx.append(_load_tokens)

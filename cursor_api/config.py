@@ -94,6 +94,9 @@ class Config:
     # from the previous answer on a kept-alive one), and how many may be open at once.
     header_timeout_s: float = 60.0
     max_connections: int = 4096
+    # Responses API: how long and how many answers are kept for previous_response_id.
+    responses_ttl_s: float = 3600.0
+    responses_max: int = 1000
     # Streams whose front-end has a ping event (Anthropic) send one after this silence.
     sse_keepalive_s: float = 15.0
     # MODEL_MAP: client model id -> Cursor model id, for every front-end (model_map.py).
@@ -185,6 +188,8 @@ class Config:
             model_map=r.model_map("MODEL_MAP"),
             sse_keepalive_s=r.number("SSE_KEEPALIVE_S", 15, low=0.05),
             log_level=r.choice("LOG_LEVEL", "info", LOG_LEVELS).upper(),
+            responses_ttl_s=r.number("RESPONSES_TTL_S", 3600, low=1),
+            responses_max=r.integer("RESPONSES_MAX", 1000, low=1, high=1_000_000),
         )
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from .catalog import ModelCatalog
 from .config import Config
 from .core.parked import ParkedRuns
+from .core.response_store import ResponseStore
 from .errors import ApiError
 from .logs import RequestLog
 from .pool import TokenPool
@@ -48,3 +49,5 @@ parked_key = web.AppKey("cursor_api.parked", ParkedRuns)
 # route path; the error middleware falls back to OpenAI's shape.
 ErrorShape = Callable[[ApiError], web.Response]
 error_shapes_key = web.AppKey[dict[str, ErrorShape]]("cursor_api.error_shapes")
+# Responses-API answers kept for previous_response_id and GET /v1/responses/{id}.
+responses_key = web.AppKey("cursor_api.responses", ResponseStore)

@@ -41,7 +41,7 @@ def cli(name: str) -> Path:
     return path
 
 
-async def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> str:
+async def run(argv: list[str], env: dict[str, str], cwd: Path, limit_s: float = 120) -> str:
     proc = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -51,7 +51,8 @@ async def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(limit_s):
+            out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -105,3 +106,44 @@ async def test_claude_code_runs_its_bash_tool(
     assert "The tool said" in result["result"]  # the fake's answer to the result
     # The tool's result went back upstream, to the run that made the call.
     assert results_sent(fake)
+
+
+async def test_codex_runs_its_exec_command_tool(
+    service: TestClient[Any, Any], fake: FakeUpstream, tmp_path: Path
+) -> None:
+    codex = cli("codex")
+    work = tmp_path / "work"
+    work.mkdir()
+    target = work / "out.txt"
+    fake.scenario = Scenario(
+        tool_calls=(FakeCall("exec_command", {"cmd": f"echo e2e-ok > {target}"}),)
+    )
+    codex_home = tmp_path / "codex"
+    codex_home.mkdir()
+    base_url = str(service.make_url("/v1"))
+    (codex_home / "config.toml").write_text(
+        'model = "claude-4.5-sonnet"\n'
+        'model_provider = "cursor_api"\n'
+        "[model_providers.cursor_api]\n"
+        'name = "cursor-api"\n'
+        f'base_url = "{base_url}"\n'
+        'wire_api = "responses"\n'
+        'env_key = "CURSOR_API_KEY"\n'
+        "request_max_retries = 0\n"
+        "stream_max_retries = 0\n"
+    )
+    env = private_env(tmp_path / "home", CODEX_HOME=str(codex_home), CURSOR_API_KEY=ADMIN)
+    out = await run(
+        [
+            str(codex),
+            "exec",
+            "--skip-git-repo-check",
+            "--dangerously-bypass-approvals-and-sandbox",
+            "Write e2e-ok to out.txt",
+        ],
+        env,
+        work,
+    )
+    assert target.read_text().strip() == "e2e-ok"  # Codex ran the command
+    assert "The tool said" in out  # the fake's final answer, printed by codex exec
+    assert results_sent(fake)  # the command's output went back upstream

@@ -7,7 +7,7 @@ from aiohttp import web
 from .. import keys
 from ..core import serve
 from ..frontends import anthropic_messages, openai_chat
-from . import admin
+from . import admin, responses
 from .logs import post_logs
 from .messages import count_tokens
 from .models import list_models
@@ -19,6 +19,8 @@ def setup_routes(app: web.Application, prefix: str) -> None:
     messages = anthropic_messages.FRONT_END
     app.router.add_post(f"{prefix}/v1/messages", serve.handler(messages))
     app.router.add_post(f"{prefix}/v1/messages/count_tokens", count_tokens)
+    app.router.add_post(f"{prefix}/v1/responses", responses.create)
+    app.router.add_get(f"{prefix}/v1/responses/{{response_id}}", responses.retrieve)
     shapes: dict[str, keys.ErrorShape] = {
         f"{prefix}/v1/messages": messages.error,
         f"{prefix}/v1/messages/count_tokens": messages.error,

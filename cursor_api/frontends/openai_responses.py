@@ -1,0 +1,349 @@
+"""POST /v1/responses: OpenAI's Responses wire format in and out (Codex CLI speaks it).
+
+Translation only: input items become an Ask and a ChatTurn (`responses_request.py`
+holds the field rules; `previous_response_id` continues from the response store), and
+the core's answer becomes a `response` object or the Responses event stream:
+`response.created`, `response.in_progress`, per output item `output_item.added`, its
+deltas and `output_item.done`, then `response.completed` (or `response.failed`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from ..chat_request import ChatRequest, InMessage, build_turn
+from ..core.response_store import ResponseStore
+from ..core.sse import event
+from ..core.turn import Ask, Finish, Result, TurnContext
+from ..errors import ApiError, bad_request
+from ..settings import Settings
+from ..upstream.types import ChatTurn, ToolCall, Usage
+from .responses_request import ResponsesRequest, input_messages, parse_responses_request
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
+
+
+def skeleton(wire: ResponsesRequest, model: str, response_id: str) -> dict[str, Any]:
+    """The response object before any output: what `response.created` carries."""
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "in_progress",
+        "model": model,
+        "output": [],
+        "instructions": wire.instructions or None,
+        "previous_response_id": wire.previous_response_id,
+        "store": wire.store,
+        "tools": wire.raw_tools,
+        "tool_choice": wire.tool_choice,
+        "parallel_tool_calls": wire.tools.parallel,
+        "max_output_tokens": wire.max_output_tokens,
+        "text": {"format": {"type": "text"}},
+        "error": None,
+        "incomplete_details": None,
+        "metadata": {},
+        "usage": None,
+    }
+
+
+def reasoning_item(item_id: str, text: str, encrypted: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "type": "reasoning",
+        "id": item_id,
+        "summary": [{"type": "summary_text", "text": text}] if text else [],
+    }
+    if encrypted:
+        # Nothing to decrypt: Cursor's thinking is not replayed (input reasoning is dropped).
+        item["encrypted_content"] = ""
+    return item
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    content = (
+        [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []
+    )
+    return {
+        "type": "message",
+        "id": item_id,
+        "status": status,
+        "role": "assistant",
+        "content": content,
+    }
+
+
+def call_item(wire: ResponsesRequest, call: ToolCall, status: str = "completed") -> dict[str, Any]:
+    """A call in the shape of the tool's kind: function, custom (freeform) or tool_search."""
+    if call.name == "tool_search" and "tool_search" in wire.custom_tools:
+        try:
+            arguments: Any = json.loads(call.arguments)
+        except ValueError:
+            arguments = {}
+        return {
+            "type": "tool_search_call",
+            "id": _id("tsc"),
+            "call_id": call.id,
+            "execution": "client",
+            "arguments": arguments,
+            "status": status,
+        }
+    if call.name in wire.custom_tools and call.name not in wire.namespaced:
+        try:
+            text = str(json.loads(call.arguments).get("input", ""))
+        except (ValueError, AttributeError):
+            text = call.arguments
+        return {
+            "type": "custom_tool_call",
+            "id": _id("ctc"),
+            "call_id": call.id,
+            "name": call.name,
+            "input": text,
+            "status": status,
+        }
+    item = {
+        "type": "function_call",
+        "id": _id("fc"),
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "status": status,
+    }
+    if call.name in wire.namespaced:
+        item["namespace"], item["name"] = wire.namespaced[call.name]
+    return item
+
+
+def finished(body: dict[str, Any], finish: Finish) -> dict[str, Any]:
+    body["status"] = "completed"
+    body["usage"] = usage_json(finish.usage)
+    return body
+
+
+class ResponsesRenderer:
+    """The Responses event stream; one output item open at a time."""
+
+    def __init__(self, wire: ResponsesRequest, model: str, store: ResponseStore) -> None:
+        self.wire = wire
+        self.store = store
+        self.body = skeleton(wire, model, _id("resp"))
+        self.seq = 0
+        self.kind: str | None = None  # "reasoning" | "message" while an item is open
+        self.item_id = ""
+        self.parts: list[str] = []
+
+    def _event(self, name: str, body: dict[str, Any]) -> bytes:
+        body = {"type": name, "sequence_number": self.seq, **body}
+        self.seq += 1
+        return event(_dumps(body).encode(), name)
+
+    def start(self) -> bytes:
+        return self._event("response.created", {"response": self.body}) + self._event(
+            "response.in_progress", {"response": self.body}
+        )
+
+    def _where(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "output_index": len(self.body["output"])}
+
+    def _open(self, kind: str) -> bytes:
+        data = self._close()
+        self.kind, self.parts = kind, []
+        if kind == "reasoning":
+            self.item_id = _id("rs")
+            item = reasoning_item(self.item_id, "", False)
+            part: dict[str, Any] = {"type": "summary_text", "text": ""}
+            return (
+                data
+                + self._event(
+                    "response.output_item.added",
+                    {"output_index": self._where()["output_index"], "item": item},
+                )
+                + self._event(
+                    "response.reasoning_summary_part.added",
+                    {**self._where(), "summary_index": 0, "part": part},
+                )
+            )
+        self.item_id = _id("msg")
+        item = message_item(self.item_id, "", "in_progress")
+        part = {"type": "output_text", "text": "", "annotations": []}
+        return (
+            data
+            + self._event(
+                "response.output_item.added",
+                {"output_index": self._where()["output_index"], "item": item},
+            )
+            + self._event(
+                "response.content_part.added", {**self._where(), "content_index": 0, "part": part}
+            )
+        )
+
+    def _close(self) -> bytes:
+        if self.kind is None:
+            return b""
+        text = "".join(self.parts)
+        where = self._where()
+        if self.kind == "reasoning":
+            item = reasoning_item(self.item_id, text, self.wire.encrypted_reasoning)
+            part: dict[str, Any] = {"type": "summary_text", "text": text}
+            data = self._event(
+                "response.reasoning_summary_text.done", {**where, "summary_index": 0, "text": text}
+            ) + self._event(
+                "response.reasoning_summary_part.done", {**where, "summary_index": 0, "part": part}
+            )
+        else:
+            item = message_item(self.item_id, text)
+            part = {"type": "output_text", "text": text, "annotations": []}
+            data = self._event(
+                "response.output_text.done",
+                {**where, "content_index": 0, "text": text, "logprobs": []},
+            ) + self._event(
+                "response.content_part.done", {**where, "content_index": 0, "part": part}
+            )
+        data += self._event(
+            "response.output_item.done", {"output_index": where["output_index"], "item": item}
+        )
+        self.body["output"].append(item)
+        self.kind = None
+        return data
+
+    def thinking(self, text: str) -> bytes:
+        data = self._open("reasoning") if self.kind != "reasoning" else b""
+        self.parts.append(text)
+        return data + self._event(
+            "response.reasoning_summary_text.delta",
+            {**self._where(), "summary_index": 0, "delta": text},
+        )
+
+    def text(self, text: str) -> bytes:
+        data = self._open("message") if self.kind != "message" else b""
+        self.parts.append(text)
+        return data + self._event(
+            "response.output_text.delta",
+            {**self._where(), "content_index": 0, "delta": text, "logprobs": []},
+        )
+
+    def tool_call(self, index: int, call: ToolCall) -> bytes:
+        data = self._close()
+        item = call_item(self.wire, call)
+        output_index = len(self.body["output"])
+        added = {**item, "status": "in_progress"}
+        where = {"item_id": item["id"], "output_index": output_index}
+        data += self._event(
+            "response.output_item.added", {"output_index": output_index, "item": added}
+        )
+        if item["type"] == "function_call":
+            data += self._event(
+                "response.function_call_arguments.delta", {**where, "delta": call.arguments}
+            ) + self._event(
+                "response.function_call_arguments.done", {**where, "arguments": call.arguments}
+            )
+        elif item["type"] == "custom_tool_call":
+            data += self._event(
+                "response.custom_tool_call_input.delta", {**where, "delta": item["input"]}
+            ) + self._event(
+                "response.custom_tool_call_input.done", {**where, "input": item["input"]}
+            )
+        self.body["output"].append(item)
+        return data + self._event(
+            "response.output_item.done", {"output_index": output_index, "item": item}
+        )
+
+    def keepalive(self) -> bytes:
+        return b""
+
+    def finish(self, finish: Finish) -> bytes:
+        data = self._close()
+        body = finished(self.body, finish)
+        keep(self.store, self.wire, body)
+        return data + self._event("response.completed", {"response": body})
+
+    def error(self, error: ApiError) -> bytes:
+        data = self._close()
+        self.body["status"] = "failed"
+        self.body["error"] = {"code": error.code or error.type, "message": error.message}
+        return data + self._event("response.failed", {"response": self.body})
+
+
+def keep(store: ResponseStore, wire: ResponsesRequest, body: dict[str, Any]) -> None:
+    """Store a finished response for previous_response_id, unless `store: false`."""
+    if wire.store:
+        store.put(body["id"], body, [*wire.input, *body["output"]])
+
+
+class OpenAIResponses:
+    """The OpenAI Responses API, bound to the app's response store."""
+
+    name = "openai_responses"
+
+    def __init__(self, store: ResponseStore) -> None:
+        self.store = store
+
+    def parse(self, body: object) -> Ask[ResponsesRequest]:
+        request = parse_responses_request(body)
+        return Ask(request.model, request.stream, request)
+
+    async def turn(self, ask: Ask[ResponsesRequest], context: TurnContext) -> ChatTurn:
+        wire = ask.wire
+        if wire.previous_response_id is not None:
+            earlier = self.store.get(wire.previous_response_id)
+            if earlier is None:
+                raise bad_request(
+                    f"previous response {wire.previous_response_id!r} is not stored here: it "
+                    "expired (RESPONSES_TTL_S), was evicted, was made with store: false, or by "
+                    "another instance; send the whole input instead",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                )
+            wire.input = [*earlier.items, *wire.input]
+        messages = input_messages(wire.input, wire.namespaced)
+        if wire.instructions:
+            messages.insert(0, InMessage(role="system", texts=[wire.instructions]))
+        chat = ChatRequest(
+            model=wire.model, messages=messages, stream=wire.stream, tools=wire.tools
+        )
+        return await build_turn(
+            chat,
+            default_instructions=context.default_instructions,
+            load_image=context.load_image,
+            long_context=context.long_context,
+            slow_pool=context.slow_pool,
+        )
+
+    def renderer(self, ask: Ask[ResponsesRequest], settings: Settings) -> ResponsesRenderer:
+        return ResponsesRenderer(ask.wire, ask.model, self.store)
+
+    def answer(self, ask: Ask[ResponsesRequest], result: Result) -> web.Response:
+        wire = ask.wire
+        body = skeleton(wire, ask.model, _id("resp"))
+        if result.reasoning:
+            body["output"].append(
+                reasoning_item(_id("rs"), result.reasoning, wire.encrypted_reasoning)
+            )
+        if result.content:
+            body["output"].append(message_item(_id("msg"), result.content))
+        for call in result.tool_calls:
+            body["output"].append(call_item(wire, call))
+        finished(body, result.finish)
+        keep(self.store, wire, body)
+        return web.Response(body=_dumps(body).encode(), content_type="application/json")
+
+    def error(self, error: ApiError) -> web.Response:
+        return web.json_response(error.body(), status=error.status)
