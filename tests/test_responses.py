@@ -229,3 +229,36 @@ async def test_namespace_tools(service: TestClient[Any, Any], fake: FakeUpstream
     resp = await service.post("/v1/responses", json=follow, headers=auth())
     assert resp.status == 200, await resp.text()
     assert "Ada L." in json.dumps(await resp.json())
+
+
+PAGES = (("https://example.org/a", "Page A"), ("https://example.org/b", "Page B"))
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_citations_are_url_citation_annotations(
+    service: TestClient[Any, Any], fake: FakeUpstream
+) -> None:
+    fake.scenario = Scenario(citations=PAGES, citations_after=1)
+    response = await sdk(service).responses.create(model=MODEL, input="Cite")
+    (message,) = [i for i in response.output if i.type == "message"]
+    annotations = message.content[0].annotations  # type: ignore[union-attr]
+    assert [(a.type, a.url, a.title) for a in annotations] == [  # type: ignore[union-attr]
+        ("url_citation", u, t) for u, t in PAGES
+    ]
+    resp = await service.post(
+        "/v1/responses", json={"model": MODEL, "input": "Cite", "stream": True}, headers=auth()
+    )
+    text = await resp.text()
+    assert text.count("event: response.output_text.annotation.added") == len(PAGES)
+
+
+@AGENT
+async def test_max_output_tokens_makes_it_incomplete(
+    service: TestClient[Any, Any], fake: FakeUpstream
+) -> None:
+    fake.scenario = Scenario(texts=tuple(f"word{i} " for i in range(60)))
+    response = await sdk(service).responses.create(model=MODEL, input="Talk", max_output_tokens=5)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert len(response.output_text) < len("".join(f"word{i} " for i in range(60)))

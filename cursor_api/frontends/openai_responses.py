@@ -19,7 +19,7 @@ from aiohttp import web
 from ..chat_request import ChatRequest, InMessage, build_turn
 from ..core.response_store import ResponseStore
 from ..core.sse import event
-from ..core.turn import Ask, Finish, Result, TurnContext
+from ..core.turn import Ask, Cited, Finish, Result, TurnContext
 from ..errors import ApiError, bad_request
 from ..settings import Settings
 from ..upstream.types import ChatTurn, ToolCall, Usage
@@ -66,6 +66,18 @@ def skeleton(wire: ResponsesRequest, model: str, response_id: str) -> dict[str, 
     }
 
 
+def annotation_json(cited: Cited) -> dict[str, Any]:
+    """The Responses API's flat `url_citation` annotation; Cursor says which pages are
+    cited, not which words, so the span is empty at the point where it was reported."""
+    return {
+        "type": "url_citation",
+        "url": cited.citation.url,
+        "title": cited.citation.title,
+        "start_index": cited.at,
+        "end_index": cited.at,
+    }
+
+
 def reasoning_item(item_id: str, text: str, encrypted: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "type": "reasoning",
@@ -78,10 +90,11 @@ def reasoning_item(item_id: str, text: str, encrypted: bool) -> dict[str, Any]:
     return item
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = (
-        [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []
-    )
+def message_item(
+    item_id: str, text: str, status: str = "completed", annotations: list[Any] | None = None
+) -> dict[str, Any]:
+    part = {"type": "output_text", "text": text, "annotations": annotations or []}
+    content = [part] if status == "completed" else []
     return {
         "type": "message",
         "id": item_id,
@@ -133,7 +146,12 @@ def call_item(wire: ResponsesRequest, call: ToolCall, status: str = "completed")
 
 
 def finished(body: dict[str, Any], finish: Finish) -> dict[str, Any]:
-    body["status"] = "completed"
+    """`completed`, or `incomplete` when max_output_tokens cut the answer."""
+    if finish.reason == "length":
+        body["status"] = "incomplete"
+        body["incomplete_details"] = {"reason": "max_output_tokens"}
+    else:
+        body["status"] = "completed"
     body["usage"] = usage_json(finish.usage)
     return body
 
@@ -149,6 +167,7 @@ class ResponsesRenderer:
         self.kind: str | None = None  # "reasoning" | "message" while an item is open
         self.item_id = ""
         self.parts: list[str] = []
+        self.annotations: list[Any] = []
 
     def _event(self, name: str, body: dict[str, Any]) -> bytes:
         body = {"type": name, "sequence_number": self.seq, **body}
@@ -209,8 +228,9 @@ class ResponsesRenderer:
                 "response.reasoning_summary_part.done", {**where, "summary_index": 0, "part": part}
             )
         else:
-            item = message_item(self.item_id, text)
-            part = {"type": "output_text", "text": text, "annotations": []}
+            item = message_item(self.item_id, text, annotations=self.annotations)
+            part = {"type": "output_text", "text": text, "annotations": self.annotations}
+            self.annotations = []
             data = self._event(
                 "response.output_text.done",
                 {**where, "content_index": 0, "text": text, "logprobs": []},
@@ -266,6 +286,23 @@ class ResponsesRenderer:
             "response.output_item.done", {"output_index": output_index, "item": item}
         )
 
+    def citations(self, cited: list[Cited] | tuple[Cited, ...]) -> bytes:
+        """`response.output_text.annotation.added`, on the message (opened if none is)."""
+        data = self._open("message") if self.kind != "message" else b""
+        for one in cited:
+            annotation = annotation_json(one)
+            data += self._event(
+                "response.output_text.annotation.added",
+                {
+                    **self._where(),
+                    "content_index": 0,
+                    "annotation_index": len(self.annotations),
+                    "annotation": annotation,
+                },
+            )
+            self.annotations.append(annotation)
+        return data
+
     def keepalive(self) -> bytes:
         return b""
 
@@ -298,7 +335,7 @@ class OpenAIResponses:
 
     def parse(self, body: object) -> Ask[ResponsesRequest]:
         request = parse_responses_request(body)
-        return Ask(request.model, request.stream, request)
+        return Ask(request.model, request.stream, request, max_tokens=request.max_output_tokens)
 
     async def turn(self, ask: Ask[ResponsesRequest], context: TurnContext) -> ChatTurn:
         wire = ask.wire
@@ -337,8 +374,9 @@ class OpenAIResponses:
             body["output"].append(
                 reasoning_item(_id("rs"), result.reasoning, wire.encrypted_reasoning)
             )
-        if result.content:
-            body["output"].append(message_item(_id("msg"), result.content))
+        if result.content or result.citations:
+            annotations = [annotation_json(c) for c in result.citations]
+            body["output"].append(message_item(_id("msg"), result.content, annotations=annotations))
         for call in result.tool_calls:
             body["output"].append(call_item(wire, call))
         finished(body, result.finish)
