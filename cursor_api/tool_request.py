@@ -237,22 +237,19 @@ def check_tool_results(messages: list[Any]) -> None:
                 )
             m.tool_name = open_calls.pop(m.tool_call_id)
             continue
-        if open_calls:
-            missing = ", ".join(sorted(open_calls))
-            raise bad_request(
-                f"'messages[{opened_at}].tool_calls' has calls with no tool message answering "
-                f"them: {missing}; send one 'tool' message per call right after it",
-                param=f"messages[{opened_at}].tool_calls",
-            )
+        _all_answered(open_calls, opened_at)
         if m.role == "assistant" and m.tool_calls:
             open_calls = {c.id: c.name for c in m.tool_calls}
             opened_at = i
+    _all_answered(open_calls, opened_at)
+
+
+def _all_answered(open_calls: dict[str, str], at: int) -> None:
     if open_calls:
-        missing = ", ".join(sorted(open_calls))
         raise bad_request(
-            f"'messages[{opened_at}].tool_calls' has calls with no tool message answering them: "
-            f"{missing}; send one 'tool' message per call after it",
-            param=f"messages[{opened_at}].tool_calls",
+            f"'messages[{at}].tool_calls' has calls with no tool message answering them: "
+            f"{', '.join(sorted(open_calls))}; send one 'tool' message per call right after it",
+            param=f"messages[{at}].tool_calls",
         )
 
 

@@ -221,38 +221,37 @@ async def complete(client: Any, stream: bool, **kwargs: Any) -> tuple[str, str, 
 RESULT = 'Sunny, 21 °C\n{"raw": true}  '
 
 
-async def test_round_trip_parked(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+async def send_result(client: Any, first: Any, stream: bool) -> tuple[str, str, list[str]]:
+    """The follow-up with RESULT for the first call."""
+    messages = follow_up(first, {"get_weather": RESULT})
+    return await complete(client, stream, model=MODEL, messages=messages, tools=[WEATHER])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_round_trip_parked(
+    fake: FakeUpstream, service: TestClient[Any, Any], stream: bool
+) -> None:
     fake.scenario = one_call()
     client = sdk(service)
     first = await client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
     assert len(runs(service)) == 1
-    second = await client.chat.completions.create(
-        model=MODEL,
-        messages=follow_up(first, {"get_weather": RESULT}),
-        tools=[WEATHER],
-    )
-    assert second.choices[0].finish_reason == "stop"
-    assert second.choices[0].message.content == f"The tool said: {RESULT}"
+    assert await send_result(client, first, stream) == (f"The tool said: {RESULT}", "stop", [])
     # One upstream run served both requests; the result went to it verbatim.
     assert len(fake.seen_on("/agent.v1.AgentService/RunSSE")) == 1
     assert results_sent(fake) == [(100, RESULT)]
-    assert second.usage is not None and second.usage.prompt_tokens == 12
     assert len(runs(service)) == 0
 
 
-async def test_round_trip_parked_stream(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+async def test_parked_answer_has_the_runs_usage(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
     fake.scenario = one_call()
     client = sdk(service)
     first = await client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
-    stream = await client.chat.completions.create(
-        model=MODEL,
-        messages=follow_up(first, {"get_weather": RESULT}),
-        tools=[WEATHER],
-        stream=True,
+    second = await client.chat.completions.create(
+        model=MODEL, messages=follow_up(first, {"get_weather": RESULT}), tools=[WEATHER]
     )
-    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-    assert text == f"The tool said: {RESULT}"
-    assert len(fake.seen_on("/agent.v1.AgentService/RunSSE")) == 1
+    assert second.usage is not None and second.usage.prompt_tokens == 12
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -266,14 +265,7 @@ async def test_cold_resume_on_another_instance(
     await one.close()
     await until(lambda: all(run.finished for run in fake.runs.values()))
     two = await make_service()
-    second = await complete(
-        sdk(two),
-        stream,
-        model=MODEL,
-        messages=follow_up(first, {"get_weather": RESULT}),
-        tools=[WEATHER],
-    )
-    assert second == (f"The tool said: {RESULT}", "stop", [])
+    assert await send_result(sdk(two), first, stream) == (f"The tool said: {RESULT}", "stop", [])
     resumed = run_request(fake, -1).action.user_message_action
     # The transcript: the call in the assistant's turn, the result verbatim.
     assert f"\n{RESULT}\n</tool_result>" in resumed.user_message.text
@@ -282,24 +274,6 @@ async def test_cold_resume_on_another_instance(
     calls: Any = first.choices[0].message.tool_calls
     assert head == f'<tool_call id="{calls[0].id}" name="get_weather"'
     assert json.loads(rest.removesuffix("</tool_call>")) == {"city": "Paris", "days": 2}
-
-
-async def test_cold_resume_stream_without_parked_run(
-    fake: FakeUpstream, service: TestClient[Any, Any]
-) -> None:
-    fake.scenario = one_call()
-    client = sdk(service)
-    first = await client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
-    await runs(service).close()  # as if it had timed out
-    stream = await client.chat.completions.create(
-        model=MODEL,
-        messages=follow_up(first, {"get_weather": RESULT}),
-        tools=[WEATHER],
-        stream=True,
-    )
-    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-    assert text == f"The tool said: {RESULT}"
-    assert len(fake.seen_on("/agent.v1.AgentService/RunSSE")) == 2
     assert results_sent(fake) == []
 
 
@@ -314,14 +288,7 @@ async def test_parked_run_times_out(
     assert len(runs(service)) == 1
     await until(lambda: all(run.finished for run in fake.runs.values()))
     assert len(runs(service)) == 0
-    second = await complete(
-        client,
-        stream,
-        model=MODEL,
-        messages=follow_up(first, {"get_weather": RESULT}),
-        tools=[WEATHER],
-    )
-    assert second == (f"The tool said: {RESULT}", "stop", [])
+    assert await send_result(client, first, stream) == (f"The tool said: {RESULT}", "stop", [])
     assert results_sent(fake) == []  # the timed-out run got nothing
 
 
