@@ -42,6 +42,8 @@ class LogEntry:
     usage: dict[str, int] | None = None
     # The request's user / safety_identifier / prompt_cache_key and metadata.* tags.
     tags: dict[str, str] | None = None
+    # The client API that served it: openai_chat, anthropic_messages, openai_responses.
+    frontend: str = ""
 
     def mark_first(self) -> None:
         """Record time to first content (only the first call counts)."""
@@ -61,6 +63,7 @@ class LogEntry:
             "error": self.error,
             "usage": self.usage,
             "tags": self.tags,
+            "frontend": self.frontend,
         }
 
 

@@ -68,6 +68,7 @@ async def test_success_entry(
     assert entry["prompt"] == PROMPT
     assert entry["stream"] is stream
     assert entry["model"] == "claude-3.5-sonnet"
+    assert entry["frontend"] == "openai_chat"
     assert entry["token_info"]["token"] in {s.token for s in fake.seen}
     assert entry["token_info"]["checksum"]
     assert entry["token_info"]["alias"] in ("t0", "t1", "t2")

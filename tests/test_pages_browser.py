@@ -100,11 +100,24 @@ async def test_logs_page_shows_a_request_as_text(
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
         assert resp.status == 200
+        resp = await session.post(
+            url(site, "/v1/messages"),
+            json={
+                "model": "gpt-4o",
+                "max_tokens": 9,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            headers={"x-api-key": ADMIN},
+        )
+        assert resp.status == 200
     await page.click("#refresh")
     row = page.locator("#logs-table tbody tr", has_text="gpt-4o")
     await row.first.wait_for()
-    assert await page.locator("#total").inner_text() == "1"
-    assert "success" in (await row.first.inner_text()).lower()
+    assert await page.locator("#total").inner_text() == "2"
+    rows = [(await r.inner_text()).lower() for r in await row.all()]
+    assert all("success" in r for r in rows)
+    # Which client API served each request shows in its row.
+    assert any("messages" in r for r in rows) and any("chat" in r for r in rows)
     await row.first.click()
     detail = page.locator("#detail")
     await detail.wait_for()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,34 @@ async def test_max_output_tokens_makes_it_incomplete(
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
     assert len(response.output_text) < len("".join(f"word{i} " for i in range(60)))
+
+
+@AGENT
+async def test_log_entries_name_the_front_end(service: TestClient[Any, Any]) -> None:
+    await service.post("/v1/responses", json={"model": MODEL, "input": "x"}, headers=auth())
+    await service.post(
+        "/v1/messages",
+        json={"model": MODEL, "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]},
+        headers=auth(),
+    )
+    resp = await service.post("/logs", json={}, headers=auth())
+    entries = (await resp.json())["logs"]
+    assert [e["frontend"] for e in entries[-2:]] == ["openai_responses", "anthropic_messages"]
+    assert all(e["status"] == "success" for e in entries[-2:])
+
+
+@AGENT
+async def test_expired_previous_response_id(make_service: Service) -> None:
+    service = await make_service(responses_ttl_s=0.2)
+    first = await (
+        await service.post("/v1/responses", json={"model": MODEL, "input": "x"}, headers=auth())
+    ).json()
+    await asyncio.sleep(0.3)
+    resp = await service.post(
+        "/v1/responses",
+        json={"model": MODEL, "input": "y", "previous_response_id": first["id"]},
+        headers=auth(),
+    )
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["code"] == "previous_response_not_found" and "RESPONSES_TTL_S" in error["message"]

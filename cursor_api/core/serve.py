@@ -60,6 +60,7 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
     logs = request.app[keys.logs_key]
     # Opened before validation so a refused body or model shows up as a failed entry.
     entry = logs.start("", False)
+    entry.frontend = front.name
     if caller.token is not None:
         token = caller.token
         entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
