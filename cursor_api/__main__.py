@@ -21,6 +21,7 @@ from dotenv import load_dotenv
 from . import __version__, keys
 from .app import create_app
 from .config import Config, ConfigError
+from .drain import CUT_WAIT_S
 from .listener import listen
 from .routes.admin import share_file
 from .token_files import TokenFileError
@@ -142,8 +143,10 @@ async def serve(config: Config, *, demo: bool = False) -> None:
 
 async def _serve(config: Config, *, demo: bool = False) -> None:
     app = create_app(config)
+    # aiohttp's own wait is for what the drain does not track (short admin requests):
+    # its timeout counts twice for a handler that does not end (drain.py).
     runner = web.AppRunner(
-        app, handler_cancellation=True, shutdown_timeout=config.shutdown_grace_s, access_log=None
+        app, handler_cancellation=True, shutdown_timeout=CUT_WAIT_S, access_log=None
     )
     await runner.setup()
     listener = await listen(runner, config.host, config.port, config.max_connections)
@@ -171,6 +174,12 @@ async def _serve(config: Config, *, demo: bool = False) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         listener.close()
+        # The grace period is spent here, once; what is left is cut with a last event.
+        cut = await app[keys.drain_key].run(config.shutdown_grace_s)
+        if cut:
+            log.warning(
+                "shutdown: cut %d answer(s) still open after %g s", cut, config.shutdown_grace_s
+            )
         await runner.cleanup()
 
 

@@ -17,6 +17,7 @@ from .catalog import ModelCatalog
 from .config import AUTO_CLIENT_VERSION, Config
 from .core.parked import ParkedRuns
 from .core.response_store import ResponseStore
+from .drain import Drain
 from .logs import RequestLog
 from .middlewares import error_middleware
 from .model_map import ModelMap
@@ -50,6 +51,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.responses_key] = ResponseStore(config.responses_ttl_s, config.responses_max)
     app[keys.started_key] = time.time()
     app[keys.version_warned_key] = [-1e9]
+    app[keys.drain_key] = Drain()
     app.cleanup_ctx.append(_load_tokens)
     app.cleanup_ctx.append(_upstream)
     # After _upstream, so parked runs are closed before the upstream session is.

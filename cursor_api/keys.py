@@ -15,6 +15,7 @@ from .catalog import ModelCatalog
 from .config import Config
 from .core.parked import ParkedRuns
 from .core.response_store import ResponseStore
+from .drain import Drain
 from .errors import ApiError
 from .logs import RequestLog
 from .pool import TokenPool
@@ -51,3 +52,5 @@ ErrorShape = Callable[[ApiError], web.Response]
 error_shapes_key = web.AppKey[dict[str, ErrorShape]]("cursor_api.error_shapes")
 # Responses-API answers kept for previous_response_id and GET /v1/responses/{id}.
 responses_key = web.AppKey("cursor_api.responses", ResponseStore)
+# The answers in flight, which shutdown waits for and then cuts (drain.py).
+drain_key = web.AppKey("cursor_api.drain", Drain)

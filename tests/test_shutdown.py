@@ -158,3 +158,74 @@ async def test_sigterm_lets_open_streams_finish(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_streams_past_the_grace_period_are_cut_with_an_error_event(
+    fake: FakeUpstream, fake_server: TestServer, tmp_path: Path
+) -> None:
+    """Issue 16 item 13: exit within SHUTDOWN_GRACE_S + 2 s (it was twice the grace)."""
+    grace = 2.0
+    fake.scenario = Scenario(texts=["endless "] * 10_000, delay=0.1)
+    (tmp_path / ".token").write_text(f"t::{make_token('auth0|user_cut')}\n")
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "UPSTREAM_"))},
+        "AUTH_TOKEN": KEY,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "UPSTREAM_URL": str(fake_server.make_url("")).rstrip("/"),
+        "CURSOR_WEB_URL": str(fake_server.make_url("")).rstrip("/"),
+        "UPSTREAM_PROTOCOL": "legacy",
+        "TOKEN_FILE": str(tmp_path / ".token"),
+        "TOKEN_LIST_FILE": str(tmp_path / ".token-list"),
+        "CONFIG_FILE": str(tmp_path / ".config.json"),
+        "SHUTDOWN_GRACE_S": str(grace),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cursor_api",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        await read_until(proc.stdout, b"upstream:", 20)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        headers = {"Authorization": f"Bearer {KEY}"}
+        body = {"model": "claude-3.5-sonnet", "messages": [{"role": "user", "content": "Go on"}]}
+        async with aiohttp.ClientSession() as session:
+            streams = []
+            for _ in range(3):
+                resp = await session.post(url, json={**body, "stream": True}, headers=headers)
+                assert resp.status == 200
+                assert (await resp.content.readline()).startswith(b"data: ")
+                streams.append(resp)
+            # A non-streamed answer being collected when the grace period ends.
+            collecting = asyncio.ensure_future(session.post(url, json=body, headers=headers))
+            await asyncio.sleep(0.3)
+
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            for resp in streams:
+                blocks = [b for b in (await resp.read()).decode().split("\n\n") if b.strip()]
+                last = json.loads(blocks[-1].removeprefix("data: "))
+                assert last["error"]["code"] == "server_shutting_down", blocks[-2:]
+                assert "SHUTDOWN_GRACE_S" in last["error"]["message"]
+            cut = await collecting
+            assert cut.status == 503
+            assert (await cut.json())["error"]["code"] == "server_shutting_down"
+        code = await asyncio.wait_for(proc.wait(), grace + 10)
+        took = time.monotonic() - signalled
+        stderr = (await proc.stderr.read()).decode()
+        assert code == 0 and "Traceback" not in stderr, stderr
+        assert grace - 0.5 < took < grace + 2, f"shutdown took {took:.1f} s"
+        assert "cut 4 answer(s)" in stderr
+        print(f"\nexit {took:.2f} s after SIGTERM with SHUTDOWN_GRACE_S={grace:g}")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

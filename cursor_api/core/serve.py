@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .. import keys
 from ..auth import Caller
+from ..drain import shutdown_error
 from ..errors import ApiError
 from ..images import ImageLoader
 from ..logs import LogEntry, TokenInfo
@@ -65,12 +66,19 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
         token = caller.token
         entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
     error: str | None = None
+    drain = request.app[keys.drain_key]
     try:
-        resp, error = await _serve(request, front, caller, entry)
+        with drain.track():
+            resp, error = await _serve(request, front, caller, entry)
         return resp
     except asyncio.CancelledError:
-        error = "client disconnected"
-        raise
+        if not drain.cutting:
+            error = "client disconnected"
+            raise
+        # Cut at shutdown before the answer began: say so (a stream says it in-band).
+        _uncancel()
+        error = shutdown_error().message
+        return front.error(shutdown_error())
     except ApiError as exc:
         error = exc.message
         return front.error(exc)
@@ -221,6 +229,13 @@ async def _stream_result(
     return resp
 
 
+def _uncancel() -> None:
+    """The cancellation was shutdown's cut, handled here: the task goes on to answer."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
 def _render(out: StreamRenderer, piece: tuple[str, str], answer: Answer) -> bytes:
     """One read's pieces as the front-end's SSE bytes: thinking, text, then new calls."""
     reasoning, content = piece
@@ -289,6 +304,14 @@ async def _relay(
         return resp, error.message
     except ConnectionError:
         return resp, "client disconnected"
+    except asyncio.CancelledError:
+        if not request.app[keys.drain_key].cutting:
+            raise
+        # The grace period is over: end the stream with an event that says so.
+        _uncancel()
+        cut = shutdown_error()
+        await resp.send_last(out.error(cut))
+        return resp, cut.message
     if answer.empty:
         # Nothing at all came back (with the stream check off): tell the client in-band
         # rather than a silent stop.
