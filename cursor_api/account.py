@@ -26,7 +26,7 @@ from .settings import Settings
 from .tokens import TokenEntry, check_shape
 from .tokens import mask as mask_token
 from .upstream.client import UpstreamClient
-from .upstream.errors import Kind, UpstreamError
+from .upstream.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,6 @@ class UsageLimitReached(UpstreamError):
             ),
             status_override=401,
         )
-
-    @property
-    def kind(self) -> Kind:
-        return "rate_limit"
 
 
 def _number(value: object) -> int | None:

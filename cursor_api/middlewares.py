@@ -37,7 +37,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return render(exc)
+        resp = render(exc)
+        resp.headers.update(exc.headers())
+        return resp
     except TokenFileError as exc:
         # The operator's file, not the caller's request: say what is wrong with it.
         log.error("%s", exc)
@@ -55,8 +57,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             )
         elif exc.status == 413:
             message = "the request body is too large (REQUEST_BODY_LIMIT_MB)"
-        resp = render(ApiError(exc.status, message, type=error_type_for(exc.status)))
-        resp.headers.update(_keep_headers(exc))
+        error = ApiError(exc.status, message, type=error_type_for(exc.status))
+        resp = render(error)
+        resp.headers.update({**error.headers(), **_keep_headers(exc)})
         return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -70,4 +73,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _keep_headers(exc: web.HTTPException) -> dict[str, str]:
-    return {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "location")}
+    return {
+        k: v for k, v in exc.headers.items() if k.lower() in ("allow", "location", "retry-after")
+    }

@@ -1,8 +1,10 @@
 """Token health and failover over the token store (what API gateways do).
 
 A pool token the upstream rejects for auth reasons or rate limits goes into a
-cooldown that doubles on repeats; one whose error says it is expired or logged out
-is bad until the token files are reloaded. `next()` skips both, round-robin.
+cooldown that doubles on repeats; one whose account has no usage left cools down
+longer; one whose error says it is expired or logged out (or whose API key exchange
+was refused) is bad until the token files are reloaded. `next()` skips them all,
+round-robin.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Literal, Protocol
 from .tokens import NoTokens, TokenEntry, TokenStore
 
 BASE_COOLDOWN_S = 30.0
+# A used-up usage limit or prepaid balance does not come back in seconds.
+USAGE_COOLDOWN_S = 300.0
 MAX_COOLDOWN_S = 1800.0
+COOLING_KINDS = ("auth", "rate_limit", "usage")
 
 
 class Classified(Protocol):
@@ -37,18 +42,26 @@ class Health:
     failures: int = 0
     strikes: int = 0
     cooling_until: float = 0.0
+    # The error kind that started the current cooldown.
+    cooling_kind: str | None = None
     bad: str | None = None
     reason: str | None = None
     last_used: float | None = None
 
 
 class AllCooling(NoTokens):
-    """Every pool token is cooling down or bad."""
+    """Every pool token is cooling down or bad.
 
-    def __init__(self, wait_s: float | None) -> None:
+    `out_of_usage`: no token is cooling for a reason a short wait can fix (every one
+    is bad or out of usage), so a client retry is pointless.
+    """
+
+    def __init__(self, wait_s: float | None, out_of_usage: bool = False) -> None:
         self.wait_s = wait_s
+        self.out_of_usage = out_of_usage
         when = f"; the first is usable again in {wait_s:.0f} s" if wait_s is not None else ""
-        super().__init__(f"every pool token is cooling down or marked bad{when}")
+        what = "out of usage or marked bad" if out_of_usage else "cooling down or marked bad"
+        super().__init__(f"every pool token is {what}{when}")
 
 
 class TokenPool:
@@ -90,12 +103,24 @@ class TokenPool:
             if record is None or (record.bad is None and record.cooling_until <= now):
                 self._cursor = (self._cursor + step + 1) % n
                 return entry
-        waits = [
-            self._health[e.token].cooling_until - now
-            for e in entries
-            if self._health[e.token].bad is None
-        ]
-        raise AllCooling(max(0.0, min(waits)) if waits else None)
+        cooling = [self._health[e.token] for e in entries if self._health[e.token].bad is None]
+        waits = [record.cooling_until - now for record in cooling]
+        out_of_usage = all(record.cooling_kind == "usage" for record in cooling)
+        raise AllCooling(max(0.0, min(waits)) if waits else None, out_of_usage)
+
+    def outlook(self) -> tuple[float | None, bool]:
+        """(seconds until some token is usable, whether waiting cannot help).
+
+        0 s: one is usable now. Hopeless: the pool is empty, or every token is bad
+        or out of usage, so a client's retry would fail the same way.
+        """
+        try:
+            self.peek()
+        except AllCooling as exc:
+            return exc.wait_s, exc.out_of_usage or exc.wait_s is None
+        except NoTokens:
+            return None, True
+        return 0.0, False
 
     def peek(self) -> TokenEntry:
         """A usable token for side calls (model list), without moving the round-robin."""
@@ -121,16 +146,28 @@ class TokenPool:
         if kind == "bad_token":
             record.bad = error.text
             record.reason = error.text
-        elif kind in ("auth", "rate_limit"):
+        elif kind in COOLING_KINDS:
             record.strikes += 1
-            cooldown = min(self.max_cooldown, self.base_cooldown * 2 ** (record.strikes - 1))
+            base = (
+                max(self.base_cooldown, USAGE_COOLDOWN_S) if kind == "usage" else self.base_cooldown
+            )
+            cooldown = min(self.max_cooldown, base * 2 ** (record.strikes - 1))
             record.cooling_until = self.clock() + cooldown
+            record.cooling_kind = kind
             record.reason = error.text
+
+    def mark_bad(self, entry: TokenEntry, reason: str) -> None:
+        """Bench a token until the token files are reloaded (its key was refused)."""
+        record = self.health(entry.token)
+        record.requests += 1
+        record.failures += 1
+        record.last_used = time.time()
+        record.bad = record.reason = reason
 
     @staticmethod
     def should_retry(error: Classified) -> bool:
         """Only token-specific failures are worth another token."""
-        return error.kind in ("auth", "bad_token", "rate_limit")
+        return error.kind in ("auth", "bad_token", "rate_limit", "usage")
 
     def reloaded(self) -> None:
         """Token files were reloaded: bad marks are forgotten, cooldowns kept."""

@@ -368,7 +368,7 @@ async def test_error_after_content_is_in_band(
                 end_error=error_payload("ERROR_BAD_MODEL_NAME", "Bad model"),
                 texts=(),
             ),
-            400,
+            404,  # OpenAI's model_not_found, whatever Cursor's own status
         ),
     ],
 )
@@ -452,10 +452,18 @@ async def test_models_list_has_builtins(service: TestClient[Any, Any]) -> None:
     assert len(ids) >= 21
 
 
-async def test_unknown_model_400(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
+async def test_unknown_model_404(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:
     resp = await service.post(
         "/v1/chat/completions", json={**body(), "model": "nope-1"}, headers=auth()
     )
-    assert resp.status == 400
-    assert (await resp.json())["error"]["code"] == "model_not_supported"
+    assert resp.status == 404
+    error = (await resp.json())["error"]
+    # OpenAI's own answer for a model it does not serve.
+    assert (error["code"], error["param"], error["type"]) == (
+        "model_not_found",
+        "model",
+        "invalid_request_error",
+    )
+    assert "GET /v1/models" in error["message"]
+    assert resp.headers["x-should-retry"] == "false"
     assert fake.seen == []

@@ -341,7 +341,7 @@ EXPECTED_FIXTURE_ERRORS = {
         "resource_exhausted",
         "ERROR_FREE_USER_USAGE_LIMIT",
         500,
-        "other",
+        "usage",
         "You've hit your usage limit",
         "Upgrade to Pro for more usage.",
     ),
@@ -641,6 +641,11 @@ BAD_TOKEN_NAMES = {
     "ERROR_INVALID_AUTH_ID",
 }
 VERSION_NAMES = {"ERROR_DEPRECATED", "ERROR_OUTDATED_CLIENT"}
+USAGE_NAMES = {
+    "ERROR_FREE_USER_USAGE_LIMIT",
+    "ERROR_PRO_USER_USAGE_LIMIT",
+    "ERROR_USAGE_PRICING_REQUIRED",
+}
 
 
 def expected_kind(name: str, status: int) -> str:
@@ -648,6 +653,8 @@ def expected_kind(name: str, status: int) -> str:
         return "version"
     if name in BAD_TOKEN_NAMES:
         return "bad_token"
+    if name in USAGE_NAMES:
+        return "usage"
     return {401: "auth", 403: "auth", 429: "rate_limit"}.get(status, "other")
 
 

@@ -5,44 +5,34 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import AsyncExitStack
+from dataclasses import replace
 
 from aiohttp import web
 
 from .. import account, keys
 from ..auth import Caller
 from ..config import Config
-from ..errors import ApiError, error_type_for
+from ..errors import ApiError, from_upstream, operator_hint
 from ..logs import LogEntry, TokenInfo
-from ..pool import AllCooling, TokenPool
+from ..pool import AllCooling, TokenPool, mask
 from ..tokens import NoTokens, TokenEntry
-from ..upstream.dialects.base import EventStream
+from ..upstream.dialects.base import EventStream, new_uuid
 from ..upstream.errors import UpstreamError
 from ..upstream.types import ChatTurn, Event, Prompt, Text, Thinking, ToolCall
 
 log = logging.getLogger(__name__)
 
 
-def upstream_api_error(exc: UpstreamError, config: Config | None = None) -> ApiError:
-    """An UpstreamError as an ApiError, with its mapped status (the one place it is mapped)."""
-    status = exc.status
-    message = exc.text
-    if config is not None and exc.kind == "version":
-        message = f"{message} ({operator_hint(exc, config)})"
-    return ApiError(status, message, type=error_type_for(status), code=exc.error_name or exc.code)
+def upstream_api_error(app: web.Application, exc: UpstreamError, pooled: bool) -> ApiError:
+    """An UpstreamError as the client sees it (mapped in errors.from_upstream).
 
-
-def operator_hint(exc: UpstreamError, config: Config) -> str:
-    """What the operator must change when Cursor refuses this client as outdated."""
-    dialect = config.upstream_protocol
-    if exc.error_name == "ERROR_DEPRECATED" or dialect == "legacy":
-        return (
-            f"Cursor no longer serves the {dialect!r} dialect: set UPSTREAM_PROTOCOL=agent "
-            "(the current one) and restart"
-        )
-    example = "cli-YYYY.MM.DD-<commit>" if dialect == "agent" else "a current IDE version"
-    return (
-        f"Cursor refused client version {config.client_version!r}: set CURSOR_CLIENT_VERSION to "
-        f"{example} (or try UPSTREAM_PROTOCOL=agent) and restart"
+    `pooled`: the request ran on the token pool, so whether and when a retry could
+    succeed depends on the pool's state.
+    """
+    retry_after, hopeless = app[keys.pool_key].outlook() if pooled else (None, True)
+    version = app[keys.upstream_key].client_version
+    return from_upstream(
+        exc, app[keys.config_key], version, retry_after=retry_after, hopeless=hopeless
     )
 
 
@@ -64,9 +54,15 @@ async def open_events(
     store = app[keys.pool_key]
     dialect = app[keys.dialect_key]
     config = app[keys.config_key]
-    tries = 1 if caller.token is not None else max(1, min(config.max_token_tries, len(store)))
+    pooled = caller.token is None
+    tries = 1 if not pooled else max(1, min(config.max_token_tries, len(store)))
     last: UpstreamError | None = None
+    provider_retried = False
     for attempt in range(tries):
+        if attempt:
+            # Every attempt is its own upstream request: a reused id would tie the
+            # new run to the failed one on Cursor's side.
+            turn = replace(turn, request_id=new_uuid())
         token = _pick(store, caller)
         entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
         inner = AsyncExitStack()
@@ -86,14 +82,17 @@ async def open_events(
                         break
         except UpstreamError as exc:
             await inner.aclose()
-            if caller.token is None and exc.kind != "version":
+            if pooled and exc.kind != "version":
                 store.report_failure(token, exc)
             last = exc
             _log_upstream(app, exc, config)
-            if caller.token is None and store.should_retry(exc) and attempt + 1 < tries:
-                log.info("token %s failed (%s); trying the next one", token.token[:8], exc.kind)
+            # A provider outage is not the token's fault: one more try, elsewhere.
+            again = store.should_retry(exc) or (exc.kind == "provider" and not provider_retried)
+            if pooled and again and attempt + 1 < tries:
+                provider_retried = provider_retried or exc.kind == "provider"
+                log.info("token %s failed (%s); trying the next one", mask(token.token), exc.kind)
                 continue
-            raise upstream_api_error(exc, config) from exc
+            raise upstream_api_error(app, exc, pooled) from exc
         except BaseException:
             await inner.aclose()
             raise
@@ -103,7 +102,7 @@ async def open_events(
         stack.push_async_exit(inner)
         return events, early
     assert last is not None
-    raise upstream_api_error(last, config)
+    raise upstream_api_error(app, last, pooled)
 
 
 def _pick(store: TokenPool, caller: Caller) -> TokenEntry:
@@ -117,6 +116,9 @@ def _pick(store: TokenPool, caller: Caller) -> TokenEntry:
             f"{exc}: add tokens or wait (GET /tokeninfo shows each token's state)",
             type="service_unavailable",
             code="no_tokens",
+            retry_after=exc.wait_s,
+            # Waiting cannot bring back a used-up balance or a refused token.
+            should_retry=False if exc.out_of_usage or exc.wait_s is None else None,
         ) from None
     except NoTokens:
         raise ApiError(
@@ -125,6 +127,7 @@ def _pick(store: TokenPool, caller: Caller) -> TokenEntry:
             "(GET /update-tokeninfo) or use your own 'token,checksum' as the key",
             type="service_unavailable",
             code="no_tokens",
+            should_retry=False,
         ) from None
     return token
 
@@ -138,4 +141,5 @@ def _log_upstream(app: web.Application, exc: UpstreamError, config: Config) -> N
     last = app[keys.version_warned_key]
     if now - last[0] >= 60:
         last[0] = now
-        log.warning("%s — %s", exc.text, operator_hint(exc, config))
+        version = app[keys.upstream_key].client_version
+        log.warning("%s — %s", exc.text, operator_hint(exc, config, version))

@@ -57,7 +57,7 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
     try:
         caller = caller_of(request)
     except ApiError as exc:
-        return front.error(exc)
+        return _error(front, exc)
     logs = request.app[keys.logs_key]
     # Opened before validation so a refused body or model shows up as a failed entry.
     entry = logs.start("", False)
@@ -81,12 +81,19 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
         return front.error(shutdown_error())
     except ApiError as exc:
         error = exc.message
-        return front.error(exc)
+        return _error(front, exc)
     except Exception as exc:
         error = f"internal error: {exc!r}"
         raise
     finally:
         logs.finish(entry, error)
+
+
+def _error(front: FrontEnd[W], exc: ApiError) -> web.Response:
+    """The front-end's error body with the retry advice every client API shares."""
+    resp = front.error(exc)
+    resp.headers.update(exc.headers())
+    return resp
 
 
 async def _serve(
@@ -111,10 +118,10 @@ async def _serve(
     upstream_model = app[keys.catalog_key].resolve(ask.model, settings.enable_all_claude)
     if upstream_model is None:
         raise ApiError(
-            400,
-            f"model {ask.model!r} is not supported: GET /v1/models lists the models "
-            "this service offers, and MODEL_MAP can map other ids to them",
-            code="model_not_supported",
+            404,
+            f"the model {ask.model!r} does not exist or is not served here: GET /v1/models "
+            "lists the models this service offers, and MODEL_MAP can map other ids to them",
+            code="model_not_found",
             param="model",
         )
     loader = ImageLoader(app[keys.upstream_key].session, settings.vision_ability)
@@ -140,10 +147,11 @@ async def _serve(
         # becomes a proper HTTP error (SPEC §3.4 ENABLE_STREAM_CHECK).
         check = settings.enable_stream_check or not ask.stream
         events, early, live = await open_turn(app, caller, turn, entry, stack, check=check)
+        pooled = caller.token is None
         error: str | None = None
         if not ask.stream or ask.structured is not None:
             # JSON asked for is checked whole before any of it is sent, streamed or not.
-            result = await _collect(request, ask, turn, events, early, answer)
+            result = await _collect(request, ask, turn, events, early, answer, pooled)
             if not ask.stream:
                 resp: web.StreamResponse = front.answer(ask, result)
             else:
@@ -181,6 +189,7 @@ async def _collect(
     events: EventStream,
     early: list[list[Event]],
     answer: Answer,
+    pooled: bool,
 ) -> Result:
     """The whole answer; a stop string or the token limit stops reading early."""
     try:
@@ -192,7 +201,7 @@ async def _collect(
                 if answer.done:
                     break
     except UpstreamError as exc:
-        raise upstream_api_error(exc, request.app[keys.config_key]) from exc
+        raise upstream_api_error(request.app, exc, pooled) from exc
     answer.flush()
     if answer.empty:
         raise _empty_response()
@@ -299,7 +308,8 @@ async def _relay(
                     break
         tail = _render(out, answer.flush(), answer)
     except UpstreamError as exc:
-        error = upstream_api_error(exc, request.app[keys.config_key])
+        # In-band, after the 200: there are no headers left to carry retry advice.
+        error = upstream_api_error(request.app, exc, pooled=False)
         await resp.send_last(out.error(error))
         return resp, error.message
     except ConnectionError:

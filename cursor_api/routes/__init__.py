@@ -10,7 +10,7 @@ from ..frontends import anthropic_messages, openai_chat
 from . import admin, responses
 from .logs import post_logs
 from .messages import count_tokens
-from .models import list_models
+from .models import get_model, list_models
 from .tokens import setup as setup_token_routes
 
 
@@ -27,6 +27,7 @@ def setup_routes(app: web.Application, prefix: str) -> None:
     }
     app[keys.error_shapes_key] = shapes
     app.router.add_get(f"{prefix}/v1/models", list_models)
+    app.router.add_get(f"{prefix}/v1/models/{{model:.+}}", get_model)
     app.router.add_post("/logs", post_logs)
     admin.setup_pages(app.router)
     setup_token_routes(app)

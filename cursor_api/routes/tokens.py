@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from datetime import datetime
 from typing import Any
@@ -59,11 +58,13 @@ async def reload_tokens(request: web.Request) -> web.Response:
 def rate_limited(what: str, wait: float) -> web.Response:
     """429 for an endpoint anyone may call, saying when to retry (also in Retry-After)."""
     error = ApiError(
-        429, f"{what}; retry in {wait:.1f} s", type="rate_limit_error", code="rate_limited"
+        429,
+        f"{what}; retry in {wait:.1f} s",
+        type="rate_limit_error",
+        code="rate_limited",
+        retry_after=wait,
     )
-    return web.json_response(
-        error.body(), status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
-    )
+    return web.json_response(error.body(), status=429, headers=error.headers())
 
 
 def _object(body: object) -> dict[str, Any]:

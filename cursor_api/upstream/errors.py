@@ -200,6 +200,36 @@ BAD_TOKEN = frozenset(
         "ERROR_ACCOUNT_CLOSED",
     }
 )
+# Names that mean this account has no usage left (a free or pro limit, a used-up
+# prepaid balance: docs/agent-protocol.md, "Errors of 2026"): the pool benches the
+# token for longer than a rate limit and moves the request on.
+USAGE_NAMES = frozenset(
+    {
+        "ERROR_FREE_USER_USAGE_LIMIT",
+        "ERROR_PRO_USER_USAGE_LIMIT",
+        "ERROR_USAGE_PRICING_REQUIRED",
+        "ERROR_USAGE_PRICING_REQUIRED_CHANGEABLE",
+    }
+)
+# Words of a failure between Cursor and the model's provider: worth one more try on
+# another token, and never the token's fault.
+PROVIDER_WORDS = ("unable to reach the model provider",)
+# Refusals of the request itself that come with a 5xx status: retrying the same
+# request cannot help (the HTTP face says so with `x-should-retry: false`).
+REFUSED_NAMES = frozenset(
+    {
+        "ERROR_MAX_TOKENS",
+        "ERROR_API_KEY_NOT_SUPPORTED",
+        "ERROR_CUSTOM_MESSAGE",
+        "ERROR_HOOKS_BLOCKED",
+        "ERROR_PRICING_WARNING",
+        "ERROR_GITHUB_NO_USER_CREDENTIALS",
+        "ERROR_GITHUB_USER_NO_ACCESS",
+        "ERROR_GITHUB_APP_NO_ACCESS",
+        "ERROR_GITHUB_MULTIPLE_OWNERS",
+        "ERROR_REPOSITORY_SERVICE_REPOSITORY_IS_NOT_INITIALIZED",
+    }
+)
 VERSION_NAMES = frozenset({"ERROR_DEPRECATED", "ERROR_OUTDATED_CLIENT"})
 # Cursor gates old clients under unrelated names (ERROR_GPT_4_VISION_PREVIEW_RATE_LIMIT
 # with "Update Required"), so the words count as much as the name.
@@ -212,7 +242,7 @@ NOT_VERSION_NAMES = frozenset({"ERROR_MODEL_NO_LONGER_SUPPORTED", "ERROR_BAD_MOD
 # (a proxy's 5xx, a 415 because Cursor changed the contract) is a gateway failure.
 _PASS_THROUGH = frozenset({400, 401, 403, 404, 413, 429})
 
-Kind = Literal["auth", "bad_token", "rate_limit", "version", "other"]
+Kind = Literal["auth", "bad_token", "rate_limit", "usage", "provider", "version", "other"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +351,10 @@ class UpstreamError(Exception):
     status_override: int | None = None
 
     def __post_init__(self) -> None:
+        # Some forms name the error without its prefix (`USAGE_PRICING_REQUIRED`).
+        name = self.error_name
+        if name and not name.startswith("ERROR_") and f"ERROR_{name}" in ERROR_STATUS:
+            self.error_name = f"ERROR_{name}"
         super().__init__(self.text)
 
     @property
@@ -333,6 +367,8 @@ class UpstreamError(Exception):
         """Our HTTP status: the ERROR_ table, then the Connect code, then the upstream's."""
         if self.status_override is not None:
             return self.status_override
+        if self.provider_unreachable:
+            return 503  # passing, whatever the name: the client may retry shortly
         if self.error_name is not None and self.error_name in ERROR_STATUS:
             return ERROR_STATUS[self.error_name]
         code = self.connect_code
@@ -357,21 +393,44 @@ class UpstreamError(Exception):
 
     @property
     def kind(self) -> Kind:
-        """auth, bad_token, rate_limit, version or other — what the pool and logs act on."""
+        """What the pool, the failover and the logs act on.
+
+        auth, rate_limit: cool the token down; bad_token: bench it until a reload;
+        usage: the account has no usage left (longer cooldown); provider: Cursor could
+        not reach the model's provider (one more try elsewhere); version: our client
+        identity is refused; other: none of these.
+        """
         if self.error_name in VERSION_NAMES:
             return "version"
-        if self.error_name not in NOT_VERSION_NAMES:
-            words = " ".join(p for p in (self.title, self.detail, self.message) if p).lower()
-            if any(w in words for w in VERSION_WORDS):
-                return "version"
+        words = " ".join(p for p in (self.title, self.detail, self.message) if p).lower()
+        if self.error_name not in NOT_VERSION_NAMES and any(w in words for w in VERSION_WORDS):
+            return "version"
         if self.error_name in BAD_TOKEN:
             return "bad_token"
+        if self.error_name in USAGE_NAMES:
+            return "usage"
+        if self.provider_unreachable:
+            return "provider"
         status = self.status
         if status in (401, 403):
             return "auth"
         if status == 429:
             return "rate_limit"
         return "other"
+
+    @property
+    def provider_unreachable(self) -> bool:
+        """Cursor could not reach the model's provider (a passing outage)."""
+        words = " ".join(p for p in (self.title, self.detail, self.message) if p).lower()
+        return any(w in words for w in PROVIDER_WORDS)
+
+    @property
+    def refused(self) -> bool:
+        """The request itself was refused: sending it again cannot succeed."""
+        status = self.status
+        if 400 <= status < 500 and status not in (408, 409, 429):
+            return True
+        return self.error_name in REFUSED_NAMES
 
     def __str__(self) -> str:
         return self.text
