@@ -156,14 +156,6 @@ class TokenPool:
             record.cooling_kind = kind
             record.reason = error.text
 
-    def mark_bad(self, entry: TokenEntry, reason: str) -> None:
-        """Bench a token until the token files are reloaded (its key was refused)."""
-        record = self.health(entry.token)
-        record.requests += 1
-        record.failures += 1
-        record.last_used = time.time()
-        record.bad = record.reason = reason
-
     @staticmethod
     def should_retry(error: Classified) -> bool:
         """Only token-specific failures are worth another token."""
