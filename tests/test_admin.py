@@ -57,7 +57,7 @@ async def test_health_public(service: TestClient[Any, Any], key: str | None) -> 
 async def test_health_stats_for_admin(service: TestClient[Any, Any]) -> None:
     for _ in range(2):
         assert (await service.post(CHAT, json=chat_body(), headers=auth())).status == 200
-    assert (await service.post(CHAT, json=chat_body("nope"), headers=auth())).status == 400
+    assert (await service.post(CHAT, json=chat_body("nope"), headers=auth())).status == 404
     data = await (await service.get("/health", headers=auth())).json()
     stats = data["stats"]
     assert stats["total_requests"] == 3

@@ -154,12 +154,12 @@ async def test_unknown_model_is_a_failed_entry(
     fake: FakeUpstream, service: TestClient[Any, Any]
 ) -> None:
     resp = await service.post(CHAT, json=body(model="nope-1"), headers=auth())
-    assert resp.status == 400
+    assert resp.status == 404
     data = await logs_of(service)
     (entry,) = data["logs"]
     assert entry["status"] == "failed"
     assert entry["model"] == "nope-1"
-    assert "not supported" in entry["error"]
+    assert "does not exist" in entry["error"]
     assert entry["prompt"] is None
     assert_timing(entry, first=False)
     assert (data["total"], data["active"], data["error"]) == (1, 0, 1)
