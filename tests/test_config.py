@@ -121,7 +121,7 @@ async def test_stream_check_off_sends_the_error_in_band(
     service = await make_service(max_token_tries=1)
     fake.scenario = Scenario(texts=(), end_error=error_payload("ERROR_BAD_MODEL_NAME", "Bad model"))
     resp = await service.post(CHAT, json=body(True), headers=auth())
-    assert resp.status == 400
+    assert resp.status == 404  # model_not_found
     await config(service, action="update", enable_stream_check=False)
     resp = await service.post(CHAT, json=body(True), headers=auth())
     assert resp.status == 200
@@ -151,7 +151,7 @@ async def test_slow_pool(fake: FakeUpstream, service: TestClient[Any, Any]) -> N
 
 async def test_any_claude(service: TestClient[Any, Any]) -> None:
     other = body(model="claude-9-imaginary")
-    assert (await service.post(CHAT, json=other, headers=auth())).status == 400
+    assert (await service.post(CHAT, json=other, headers=auth())).status == 404
     await config(service, action="update", enable_all_claude=True)
     assert (await service.post(CHAT, json=other, headers=auth())).status == 200
 
