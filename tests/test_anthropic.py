@@ -162,8 +162,8 @@ async def test_x_api_key_and_bearer_and_headers(service: TestClient[Any, Any]) -
         (
             {"x-api-key": ADMIN},
             body(model="no-such-model"),
-            400,
-            "invalid_request_error",
+            404,  # Anthropic's answer for a model it does not serve, as OpenAI's
+            "not_found_error",
             "MODEL_MAP",
         ),
         (
