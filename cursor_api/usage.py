@@ -49,36 +49,59 @@ _SETTLED = re.compile(r".*[\s" + _WIDE.pattern[1:-1] + "]", re.S)
 class TokenMeter:
     """`estimate_tokens` of a text that grows piece by piece, without re-reading it all.
 
-    The settled part (up to the last white space or wide character, where no run can
-    continue) is counted once; only the unsettled tail is counted again per piece.
+    Pieces are only counted when an exact figure is asked for: until then `bound` is
+    the count so far plus one token per character added since (appending a character
+    never adds more than one token), which is enough to know a budget is far away.
+    When counted, the settled part (up to the last white space or wide character,
+    where no run can continue) is counted once; only the unsettled tail again.
     """
 
-    __slots__ = ("_runs", "_tail", "_wide")
+    __slots__ = ("_counted", "_pending", "_pending_chars", "_runs", "_tail", "_wide")
 
     def __init__(self) -> None:
         self._wide = 0
         self._runs = 0
         self._tail = ""
+        self._counted = 0  # the exact estimate of what has been counted
+        self._pending: list[str] = []
+        self._pending_chars = 0
+
+    def bound(self, more: str = "") -> int:
+        """At least the estimate of everything added (and `more`), without counting."""
+        return self._counted + self._pending_chars + len(more)
 
     def total(self, more: str = "") -> int:
         """The estimate of everything added so far, plus `more` if given."""
+        self._settle()
+        if not more:
+            return self._counted
         wide, runs = _counts(self._tail + more)
         return round((self._wide + wide) * 0.7) + self._runs + runs
 
     def add(self, text: str) -> None:
-        tail = self._tail + text
-        settled = _SETTLED.match(tail)
-        if settled is None:
-            self._tail = tail
+        if text:
+            self._pending.append(text)
+            self._pending_chars += len(text)
+
+    def _settle(self) -> None:
+        if not self._pending:
             return
-        wide, runs = _counts(settled.group())
-        self._wide += wide
-        self._runs += runs
-        self._tail = tail[settled.end() :]
+        tail = self._tail + "".join(self._pending)
+        self._pending.clear()
+        self._pending_chars = 0
+        settled = _SETTLED.match(tail)
+        if settled is not None:
+            wide, runs = _counts(settled.group())
+            self._wide += wide
+            self._runs += runs
+            tail = tail[settled.end() :]
+        self._tail = tail
+        wide, runs = _counts(tail)
+        self._counted = round((self._wide + wide) * 0.7) + self._runs + runs
 
     def fit(self, text: str, budget: int) -> int:
         """The length of the longest prefix of `text` that keeps the total within `budget`."""
-        if self.total(text) <= budget:
+        if self.bound(text) <= budget or self.total(text) <= budget:
             return len(text)
         low, high = 0, len(text)  # the total of text[:low] fits; of text[:high] does not
         while high - low > 1:

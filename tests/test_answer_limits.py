@@ -129,24 +129,25 @@ async def test_max_tokens_not_reached_finishes_with_stop(
     assert answer.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("dialect", ["legacy"])
-async def test_max_tokens_cuts_inside_a_frame_by_the_estimate(
-    fake: FakeUpstream, service: TestClient[Any, Any]
+@pytest.mark.parametrize(
+    ("dialect", "texts", "limit", "expected"),
+    [
+        # No counts on legacy: the estimate cuts inside a frame.
+        ("legacy", ("one two three four five six",), 4, "one two three four"),
+        # The fake counts one token per frame however long: the real count wins.
+        ("agent", ("one two three four", " five six", " seven"), 2, "one two three four five six"),
+    ],
+)
+async def test_max_tokens_by_estimate_or_by_real_count(
+    fake: FakeUpstream,
+    service: TestClient[Any, Any],
+    texts: tuple[str, ...],
+    limit: int,
+    expected: str,
 ) -> None:
-    fake.scenario = Scenario(texts=("one two three four five six",))
-    answer = await sdk(service).chat.completions.create(**body(max_tokens=4))
-    assert answer.choices[0].message.content == "one two three four"
-    assert answer.choices[0].finish_reason == "length"
-
-
-@pytest.mark.parametrize("dialect", ["agent"])
-async def test_agent_counts_tokens_not_words(
-    fake: FakeUpstream, service: TestClient[Any, Any]
-) -> None:
-    # The fake counts one token per frame however long: the real count wins.
-    fake.scenario = Scenario(texts=("one two three four", " five six", " seven"))
-    answer = await sdk(service).chat.completions.create(**body(max_tokens=2))
-    assert answer.choices[0].message.content == "one two three four five six"
+    fake.scenario = Scenario(texts=texts)
+    answer = await sdk(service).chat.completions.create(**body(max_tokens=limit))
+    assert answer.choices[0].message.content == expected
     assert answer.choices[0].finish_reason == "length"
 
 

@@ -201,3 +201,13 @@ def test_the_matched_stop_string_is_reported() -> None:
     limits = Limits(("zz",), max_tokens=1)
     run(limits, ["one two"])
     assert limits.finish == "length" and limits.stop_sequence is None
+
+
+@given(pieces=st.lists(st.text(alphabet="ab1 ,中\né", max_size=8), max_size=30))
+def test_meter_bound_never_falls_below_the_total(pieces: list[str]) -> None:
+    meter = TokenMeter()
+    for i, piece in enumerate(pieces):
+        meter.add(piece)
+        if i % 3 == 0:
+            meter.total()  # counted now and then, as a budget near its end does
+        assert meter.bound() >= estimate_tokens("".join(pieces[: i + 1]))

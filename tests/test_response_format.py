@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import BaseModel
 
-from cursor_api.fake_upstream import FakeUpstream, Scenario
+from cursor_api.fake_upstream import FakeCall, FakeUpstream, Scenario
 
 from .conftest import ADMIN, auth
 from .test_chat import body, chat_view, sdk, sse_events
@@ -177,3 +177,20 @@ async def test_langchain_invalid_answer_raises(
         await model.ainvoke("A city?")
     assert caught.value.status_code == 502
     assert "does not satisfy response_format json_schema 'City'" in str(caught.value)
+
+
+@pytest.mark.parametrize("dialect", ["agent"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_langchain_with_structured_output_function_calling(
+    fake: FakeUpstream, service: TestClient[Any, Any], stream: bool
+) -> None:
+    # LangChain declares the schema as a tool and forces a call of it.
+    fake.scenario = Scenario(tool_calls=(FakeCall("City", {"name": "Lyon", "population": 520000}),))
+    model = langchain_model(service).with_structured_output(City, method="function_calling")
+    if stream:
+        city = [c async for c in model.astream("The biggest city near the Alps?")][-1]
+    else:
+        city = await model.ainvoke("The biggest city near the Alps?")
+    assert city == City(name="Lyon", population=520000)
+    declared = fake.seen_on("/agent.v1.AgentService/RunSSE")[-1].message.mcp_tools.mcp_tools
+    assert [t.name for t in declared] == ["City"]

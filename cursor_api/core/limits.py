@@ -135,8 +135,12 @@ class Limits:
         meters = self.meters
         if meters is None or self.max_tokens is None or not text:
             return text
-        meter = meters[channel]
-        budget = self.max_tokens - meters[1 - channel].total()
+        meter, other = meters[channel], meters[1 - channel]
+        if meter.bound(text) + other.bound() < self.max_tokens:
+            # Far from the limit: nothing to count yet (the common case).
+            meter.add(text)
+            return text
+        budget = self.max_tokens - other.total()
         fits = meter.fit(text, budget)
         if fits < len(text):
             text = text[:fits].rstrip()
