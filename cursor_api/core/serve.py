@@ -291,17 +291,18 @@ async def _relay(
     answer: Answer,
 ) -> tuple[web.StreamResponse, str | None]:
     take = answer.take
+    send = resp.send
     try:
         data = out.start()
         for batch in early:
             data += _render(out, take(batch), answer)
         if data:
-            await resp.send(data)
+            await send(data)
         if not answer.done:
             async for batch in events:
                 data = _render(out, take(batch), answer)
                 if data:
-                    await resp.send(data)
+                    await send(data)
                 if answer.done:
                     # Cut by a stop string or the token limit: read no more; the
                     # upstream is closed as the turn's stack unwinds.

@@ -182,14 +182,6 @@ class ConnectStream:
                 raise self._timeout() from None
             raise
 
-    async def _read(self, idle: IdleTimeout) -> bytes:
-        try:
-            return await self._await(idle, self._read_chunk())
-        except StopAsyncIteration:
-            return b""
-        except (aiohttp.ClientError, OSError) as exc:
-            raise broken(exc) from exc
-
     def __aiter__(self) -> ConnectStream:
         return self
 
@@ -215,8 +207,20 @@ class ConnectStream:
                     return events
                 if self._ended:
                     raise StopAsyncIteration
-                self._feed(await self._read(idle))
+                # The read is awaited here, not in a helper: this runs once per network
+                # read, and each coroutine frame between it and the loop costs CPU.
+                try:
+                    chunk = await self._read_chunk()
+                except StopAsyncIteration:
+                    chunk = b""
+                except asyncio.CancelledError:
+                    if idle.timed_out():
+                        raise self._timeout() from None
+                    raise
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise broken(exc) from exc
                 idle.touch()
+                self._feed(chunk)
         except (ProtocolError, DecodeError) as exc:
             raise malformed(exc) from exc
         finally:
