@@ -1,9 +1,10 @@
 """Reading a Connect streaming body: one list of decoded events per network read.
 
-The body comes from any transport as an async iterator of byte chunks (aiohttp's
-`response.content.iter_any()` for HTTP/1.1; an HTTP/2 stream's data the same way),
-so every transport gives the dialects the same decoded frames. The transport that
-opened the body closes it; this reader only stops pulling from it.
+The body comes from any transport as a `ChunkReader`: an awaitable "next chunk as it
+arrives, b'' at the end" (aiohttp's public `response.content.readany` for HTTP/1.1;
+`chunk_reader()` adapts any async iterator of chunks, such as an HTTP/2 stream's
+data), so every transport gives the dialects the same decoded frames. The transport
+that opened the body closes it; this reader only stops pulling from it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ from .types import Event
 FrameParser = Callable[[bytes, list[Event]], "bool | Awaitable[None] | None"]
 
 T = TypeVar("T")
+
+# The next chunk of a body as it arrives; b"" once the body has ended.
+ChunkReader = Callable[[], Awaitable[bytes]]
+
+
+def chunk_reader(chunks: AsyncIterator[bytes]) -> ChunkReader:
+    """A ChunkReader over an async iterator of chunks."""
+
+    async def read() -> bytes:
+        try:
+            return await anext(chunks)
+        except StopAsyncIteration:
+            return b""
+
+    return read
 
 
 def protocol_error(exc: ProtocolError) -> UpstreamError:
@@ -59,7 +75,7 @@ def _never() -> None:
 class ConnectStream:
     """The answer events of one Connect streaming body, one list per network read.
 
-    `chunks` yields the body's bytes as they arrive and stops at its end; a
+    `read` gives the body's bytes as they arrive and b"" at its end; a
     transport failure inside it (aiohttp.ClientError, OSError) becomes an
     UpstreamError here, or the transport raises UpstreamError itself. The first read
     must come within UPSTREAM_TIMEOUT_S, later ones within `idle_s` (STREAM_IDLE_S
@@ -89,7 +105,7 @@ class ConnectStream:
     def __init__(
         self,
         config: Config,
-        chunks: AsyncIterator[bytes],
+        read: ChunkReader,
         parse: FrameParser,
         *,
         url: str,
@@ -98,7 +114,7 @@ class ConnectStream:
         stream_name: str = "upstream stream",
         after_read: Callable[[], None] = _never,
     ) -> None:
-        self._read_chunk = chunks.__anext__
+        self._read_chunk = read
         self._url = url
         self._parse = parse
         self._after_read = after_read
@@ -211,14 +227,13 @@ class ConnectStream:
                 # read, and each coroutine frame between it and the loop costs CPU.
                 try:
                     chunk = await self._read_chunk()
-                except StopAsyncIteration:
-                    chunk = b""
                 except asyncio.CancelledError:
                     if idle.timed_out():
                         raise self._timeout() from None
                     raise
                 except (aiohttp.ClientError, OSError) as exc:
                     raise broken(exc) from exc
+                # The limit runs from the last read (a frame may span several).
                 idle.touch()
                 self._feed(chunk)
         except (ProtocolError, DecodeError) as exc:
@@ -247,7 +262,7 @@ def body_events(
     """The events of an aiohttp (HTTP/1.1) response, read through its public content API."""
     return ConnectStream(
         config,
-        resp.content.iter_any(),
+        resp.content.readany,
         parse,
         url=str(resp.url),
         idle_s=idle_s,

@@ -26,7 +26,7 @@ from cursor_api.upstream.connect import EnvelopeDecoder, encode_envelope
 from cursor_api.upstream.dialects.legacy import parse_frame
 from cursor_api.upstream.errors import UpstreamError
 from cursor_api.upstream.proto import aiserver_pb2 as pb
-from cursor_api.upstream.stream import ConnectStream, body_events
+from cursor_api.upstream.stream import ConnectStream, body_events, chunk_reader
 from cursor_api.upstream.types import Event, Text
 
 from ..conftest import fixture_bytes, fixture_text
@@ -282,7 +282,7 @@ async def test_any_async_source_of_chunks_feeds_the_same_decoder() -> None:
             yield body[i : i + 333]
 
     config = Config(auth_token="x", upstream_url="http://unused")
-    stream = ConnectStream(config, chunks(), parse_frame, url="h2://test")
+    stream = ConnectStream(config, chunk_reader(chunks()), parse_frame, url="h2://test")
     batches = await read_all(stream)
     assert "".join(texts(b) for b in batches) == fixture_text(FIXTURE)
     assert len(batches) > 1
@@ -291,7 +291,7 @@ async def test_any_async_source_of_chunks_feeds_the_same_decoder() -> None:
         yield body[: len(body) // 2]
 
     with pytest.raises(UpstreamError, match="ended inside an envelope"):
-        await read_all(ConnectStream(config, cut(), parse_frame, url="h2://test"))
+        await read_all(ConnectStream(config, chunk_reader(cut()), parse_frame, url="h2://test"))
 
 
 def test_frames_helper_round_trips() -> None:
