@@ -170,6 +170,7 @@ class Scenario:
     # from those instead, without calling again.
     tool_calls: Sequence[FakeCall] = ()
     tool_prefix: str = ""
+    query_while_waiting: bool = False  # also ask an interaction query after the calls
     # legacy/unified: (url, title) pages cited in a `web_citation` frame after text frame
     # `citations_after` (docs/protocol.md §2.2, §7.3).
     citations: Sequence[tuple[str, str]] = ()
@@ -544,11 +545,18 @@ class FakeUpstream:
             if call.gap:
                 await asyncio.sleep(call.gap)
             await resp.write(call_frame(n, call, scenario.tool_prefix))
+        if scenario.query_while_waiting:
+            query = ag.AgentServerMessage(interaction_query=ag.InteractionQuery(id=99))
+            query.interaction_query.web_search_request_query = b""
+            await resp.write(encode_envelope(query.SerializeToString()))
         results: list[str] = []
-        for _ in scenario.tool_calls:
+        while len(run.tool_replies) < len(scenario.tool_calls):
             reply = await self._next_message(run, "tool result")
             if reply is None:
                 return None
+            if reply.WhichOneof("message") == "interaction_response":
+                run.answered.append(f"query {reply.interaction_response.id}")
+                continue
             run.tool_replies.append(reply)
             results.extend(result_texts(reply))
         return results

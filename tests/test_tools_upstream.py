@@ -204,3 +204,33 @@ async def test_sdk_parse_with_a_pydantic_tool(
     assert call.function.parsed_arguments == GetWeather(city="Paris", days=3)
     (declared,) = run_request(fake).mcp_tools.mcp_tools
     assert value_from_bytes(declared.input_schema)["additionalProperties"] is False
+
+
+async def test_a_query_while_waiting_for_results_is_answered(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    fake.scenario = Scenario(
+        tool_calls=(FakeCall("get_weather", {"city": "Paris"}),), query_while_waiting=True
+    )
+    client = sdk(service)
+    first = await client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
+    (run,) = fake.runs.values()
+    # Answered by the parked run's reader, before any follow-up came.
+    await until(lambda: "query 99" in run.answered)
+    second = await client.chat.completions.create(
+        model=MODEL, messages=follow_up(first, {"get_weather": "rain"}), tools=[WEATHER]
+    )
+    assert second.choices[0].message.content == "The tool said: rain"
+
+
+async def test_parked_runs_are_bounded(fake: FakeUpstream, make_service: Service) -> None:
+    fake.scenario = Scenario(tool_calls=(FakeCall("get_weather", {"city": "Paris"}),))
+    service = await make_service(tool_parked_max=1)
+    client = sdk(service)
+    await client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
+    older = next(iter(fake.runs.values()))
+    await client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
+    assert len(runs(service)) == 1
+    # The oldest was closed to make room.
+    await until(lambda: older.finished)
+    assert sum(not r.finished for r in fake.runs.values()) == 1
