@@ -11,14 +11,14 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
 from aiohttp import web
 from dotenv import load_dotenv
 
-from . import __version__, keys
+from . import __version__, keys, log_format
 from .app import create_app
 from .config import Config, ConfigError
 from .drain import CUT_WAIT_S
@@ -90,9 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         config = Config.from_env(env)
     except ConfigError as exc:
         fail(str(exc))
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_format.configure(config.log_level, config.log_format)
     try:
         run(serve(config, demo=args.demo))
     except KeyboardInterrupt:
@@ -155,17 +153,17 @@ async def _serve(config: Config, *, demo: bool = False) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     address = _address(listener, config)
-    print(f"cursor-api {__version__}", flush=True)
-    print(f"listening on http://{address}", flush=True)
-    print(f"tokens loaded: {len(app[keys.tokens_key])}", flush=True)
-    print(f"upstream: {config.upstream_url} ({config.upstream_protocol})", flush=True)
+    say = _announcer(config)
+    say(f"cursor-api {__version__}")
+    say(f"listening on http://{address}")
+    say(f"tokens loaded: {len(app[keys.tokens_key])}")
+    say(f"upstream: {config.upstream_url} ({config.upstream_protocol})")
     if demo:
         payload = '{"model":"claude-3.5-sonnet","messages":[{"role":"user","content":"Hi"}]}'
-        print(
+        say(
             f"demo: try\n  curl -s http://{_client_address(address)}{config.route_prefix}"
             f"/v1/chat/completions -H 'Authorization: Bearer {config.auth_token}' "
-            f"-H 'Content-Type: application/json' -d '{payload}'",
-            flush=True,
+            f"-H 'Content-Type: application/json' -d '{payload}'"
         )
     try:
         await stop.wait()
@@ -202,7 +200,9 @@ async def start_demo(config: Config, folder: Path) -> tuple[Config, web.AppRunne
         token_list_file=folder / ".token-list",
         config_file=folder / ".config.json",
     )
-    print(f"demo: fake Cursor upstream on http://127.0.0.1:{port}, token files in {folder}")
+    _announcer(config)(
+        f"demo: fake Cursor upstream on http://127.0.0.1:{port}, token files in {folder}"
+    )
     return config, runner
 
 
@@ -223,6 +223,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         pass  # someone else's process
     return True
+
+
+def _announcer(config: Config) -> Callable[[str], None]:
+    """Start-up lines: printed as text, or log records when LOG_FORMAT=json (one format a stream).
+
+    The announcing logger is INFO whatever LOG_LEVEL says, as the printed lines are.
+    """
+    if config.log_format != "json":
+        return lambda line: print(line, flush=True)
+    announce = logging.getLogger("cursor_api.start")
+    announce.setLevel(logging.INFO)
+    return announce.info
 
 
 def _address(listener: asyncio.Server, config: Config) -> str:

@@ -12,16 +12,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import account, keys
+from . import account, keys, request_id
 from .catalog import ModelCatalog
 from .config import AUTO_CLIENT_VERSION, Config
 from .core.parked import ParkedRuns
 from .core.response_store import ResponseStore
 from .drain import Drain
 from .logs import RequestLog
+from .metrics import Metrics
 from .middlewares import error_middleware
 from .model_map import ModelMap
 from .pool import TokenPool
+from .request_id import request_id_middleware
 from .routes import admin, setup_routes
 from .settings import Settings
 from .tokens import TokenStore
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 def create_app(config: Config) -> web.Application:
     """Wire config, state, upstream and routes; tests and __main__ share this."""
     app = web.Application(
-        middlewares=[error_middleware],
+        # The request id first, so the error middleware's log lines carry it too.
+        middlewares=[request_id_middleware, error_middleware],
         # read_json answers 413 itself with a clear message; a little slack here
         # lets it see the size rather than aiohttp cutting the connection.
         client_max_size=config.body_limit_bytes + 1,
@@ -46,8 +49,11 @@ def create_app(config: Config) -> web.Application:
     app[keys.settings_key] = Settings.from_config(config)
     store = TokenStore(config.token_file, config.token_list_file)
     app[keys.tokens_key] = store
-    app[keys.pool_key] = TokenPool(store)
-    app[keys.logs_key] = RequestLog(config.request_logs_limit)
+    pool = app[keys.pool_key] = TokenPool(store)
+    logs = app[keys.logs_key] = RequestLog(config.request_logs_limit)
+    metrics = app[keys.metrics_key] = Metrics(config.upstream_protocol, pool)
+    logs.on_finish.append(metrics.observe)
+    request_id.setup(app)
     app[keys.responses_key] = ResponseStore(config.responses_ttl_s, config.responses_max)
     app[keys.started_key] = time.time()
     app[keys.version_warned_key] = [-1e9]
@@ -88,6 +94,7 @@ async def _parked_runs(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.config_key]
     runs = ParkedRuns(config.tool_result_timeout_s, config.tool_parked_max)
     app[keys.parked_key] = runs
+    app[keys.metrics_key].count_parked(runs.__len__)
     yield
     await runs.close()
 
@@ -114,6 +121,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         always = (ModelInfo("auto"),) if config.upstream_protocol == "agent" else ()
         catalog = ModelCatalog(fetch, config.models_refresh_s, always, ModelMap(config.model_map))
         app[keys.catalog_key] = catalog
+        app[keys.metrics_key].known_models = catalog
         if len(pool):
             catalog.refresh_soon()
         yield

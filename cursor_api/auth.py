@@ -56,6 +56,15 @@ def identify(key: str | None, config: Config) -> Caller | None:
     return user_caller(key)
 
 
+def reads_metrics(key: str | None, config: Config) -> bool:
+    """Whether a bearer key may read /metrics: the admin key or METRICS_TOKEN."""
+    if key is None:
+        return False
+    is_admin = _same(key, config.auth_token)
+    is_metrics = bool(config.metrics_token) and _same(key, config.metrics_token)
+    return is_admin or is_metrics
+
+
 def user_caller(key: str) -> Caller | None:
     """A `token,checksum` key (or a bare token) when its shape and checksum are valid."""
     try:

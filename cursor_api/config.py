@@ -14,6 +14,7 @@ from .model_map import parse_model_map
 
 VisionAbility = Literal["none", "base64", "all"]
 Dialect = Literal["agent", "unified", "legacy"]
+LogFormat = Literal["text", "json"]
 
 VISION_ALIASES: dict[str, VisionAbility] = {
     "none": "none",
@@ -101,7 +102,11 @@ class Config:
     sse_keepalive_s: float = 15.0
     # MODEL_MAP: client model id -> Cursor model id, for every front-end (model_map.py).
     model_map: Mapping[str, str] = field(default_factory=dict)
+    # A bearer key that may read /metrics and nothing else (the admin key always may).
+    metrics_token: str = ""
     log_level: str = "INFO"
+    # "json": one JSON object per server log line, for log shippers (README, Logs).
+    log_format: LogFormat = "text"
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -187,9 +192,11 @@ class Config:
             max_connections=r.integer("MAX_CONNECTIONS", 4096, low=1, high=1_000_000),
             model_map=r.model_map("MODEL_MAP"),
             sse_keepalive_s=r.number("SSE_KEEPALIVE_S", 15, low=0.05),
+            metrics_token=r.text("METRICS_TOKEN", ""),
             log_level=r.choice("LOG_LEVEL", "info", LOG_LEVELS).upper(),
             responses_ttl_s=r.number("RESPONSES_TTL_S", 3600, low=1),
             responses_max=r.integer("RESPONSES_MAX", 1000, low=1, high=1_000_000),
+            log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),  # type: ignore[arg-type]
         )
 
 

@@ -18,6 +18,7 @@ from .core.response_store import ResponseStore
 from .drain import Drain
 from .errors import ApiError
 from .logs import RequestLog
+from .metrics import Metrics
 from .pool import TokenPool
 from .ratelimit import IntervalGate
 from .reloader import Reloader
@@ -54,3 +55,4 @@ error_shapes_key = web.AppKey[dict[str, ErrorShape]]("cursor_api.error_shapes")
 responses_key = web.AppKey("cursor_api.responses", ResponseStore)
 # The answers in flight, which shutdown waits for and then cuts (drain.py).
 drain_key = web.AppKey("cursor_api.drain", Drain)
+metrics_key = web.AppKey("cursor_api.metrics", Metrics)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -42,8 +42,14 @@ class LogEntry:
     usage: dict[str, int] | None = None
     # The request's user / safety_identifier / prompt_cache_key and metadata.* tags.
     tags: dict[str, str] | None = None
+    # Shared with the server log and the x-request-id header (README, Logs).
+    request_id: str = ""
     # The client API that served it: openai_chat, anthropic_messages, openai_responses.
     frontend: str = ""
+    # The HTTP status the client got; 499 when it hung up before the answer was complete.
+    http_status: int | None = None
+    # Bytes of answer written to the client (streams: every SSE event).
+    sent: int = 0
 
     def mark_first(self) -> None:
         """Record time to first content (only the first call counts)."""
@@ -53,6 +59,7 @@ class LogEntry:
     def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
+            "request_id": self.request_id,
             "timestamp": self.timestamp,
             "model": self.model,
             "token_info": self.token_info.as_dict() if self.token_info else None,
@@ -67,22 +74,36 @@ class LogEntry:
         }
 
 
+# The status recorded for a client that hung up before its answer was complete
+# (nginx's "client closed request"): the status line it was sent, if any, says less.
+CLIENT_GONE = 499
+
+
 class RequestLog:
-    """Bounded log with running counters; the oldest entry goes first when full."""
+    """Bounded log with running counters; the oldest entry goes first when full.
+
+    `on_finish` callbacks see each entry once, when it is completed: the metrics
+    count requests there, so every front-end and every path is counted alike.
+    """
 
     def __init__(self, limit: int) -> None:
+        self.on_finish: list[Callable[[LogEntry], None]] = []
         self._entries: deque[LogEntry] = deque(maxlen=limit)
         self._next_id = 1
         self.total = 0
         self.active = 0
         self.errors = 0
 
-    def start(self, model: str, stream: bool) -> LogEntry:
+    def start(
+        self, model: str, stream: bool, *, request_id: str = "", frontend: str = ""
+    ) -> LogEntry:
         entry = LogEntry(
             id=self._next_id,
             timestamp=datetime.now().astimezone().isoformat(timespec="milliseconds"),
             model=model,
             stream=stream,
+            request_id=request_id,
+            frontend=frontend,
         )
         self._next_id += 1
         self.total += 1
@@ -90,11 +111,16 @@ class RequestLog:
         self._entries.append(entry)
         return entry
 
-    def finish(self, entry: LogEntry, error: str | None = None) -> None:
-        """Complete an entry once; later calls are ignored so every path may call it."""
+    def finish(self, entry: LogEntry, error: str | None = None, *, status: int = 200) -> None:
+        """Complete an entry once; later calls are ignored so every path may call it.
+
+        `status` is the HTTP status the client got (a stream's in-band error keeps
+        the 200 it was sent with).
+        """
         if entry.status != "pending":
             return
         entry.total = time.perf_counter() - entry.started
+        entry.http_status = status
         if error is None:
             entry.status = "success"
         else:
@@ -102,6 +128,8 @@ class RequestLog:
             entry.error = error
             self.errors += 1
         self.active -= 1
+        for callback in self.on_finish:
+            callback(entry)
 
     def __iter__(self) -> Iterator[LogEntry]:
         return iter(self._entries)

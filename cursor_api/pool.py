@@ -170,6 +170,22 @@ class TokenPool:
             else:
                 self._health[token].bad = None
 
+    def status_counts(self) -> dict[str, int]:
+        """How many pool tokens are `ok`, `cooling` and `bad` (the statuses of `state()`)."""
+        now = self.clock()
+        counts = {"ok": 0, "cooling": 0, "bad": 0}
+        for entry in self.store.entries:
+            record = self._health.get(entry.token)
+            if record is None:
+                counts["ok"] += 1
+            elif record.bad is not None:
+                counts["bad"] += 1
+            elif record.cooling_until > now:
+                counts["cooling"] += 1
+            else:
+                counts["ok"] += 1
+        return counts
+
     def state(self) -> list[dict[str, object]]:
         """Per-token state for /tokeninfo (tokens masked)."""
         now = self.clock()

@@ -61,6 +61,8 @@ def free_port() -> int:
         ({"AUTH_TOKEN": "x", "ENABLE_STREAM_CHECK": "maybe"}, "ENABLE_STREAM_CHECK"),
         ({"AUTH_TOKEN": "x", "UPSTREAM_URL": "api2.cursor.sh"}, "UPSTREAM_URL"),
         ({"AUTH_TOKEN": "x", "UPSTREAM_TIMEOUT_S": "-1"}, "UPSTREAM_TIMEOUT_S"),
+        ({"AUTH_TOKEN": "x", "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"AUTH_TOKEN": "x", "LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], words: str) -> None:
@@ -88,6 +90,8 @@ def test_defaults_and_aliases() -> None:
     assert (
         Config.from_env({"AUTH_TOKEN": "k", "ROUTE_PREFIX": "/cursor/"}).route_prefix == "/cursor"
     )
+    logging = Config.from_env({"AUTH_TOKEN": "k", "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON"})
+    assert (logging.log_level, logging.log_format) == ("DEBUG", "json")
 
 
 def run_module(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from .. import account, keys
 from ..auth import Caller
-from ..config import Config
 from ..errors import ApiError, from_upstream, operator_hint
 from ..logs import LogEntry, TokenInfo
 from ..pool import AllCooling, TokenPool, mask
@@ -85,12 +84,13 @@ async def open_events(
             if pooled and exc.kind != "version":
                 store.report_failure(token, exc)
             last = exc
-            _log_upstream(app, exc, config)
+            upstream_failed(app, exc)
             # A provider outage is not the token's fault: one more try, elsewhere.
             again = store.should_retry(exc) or (exc.kind == "provider" and not provider_retried)
             if pooled and again and attempt + 1 < tries:
                 provider_retried = provider_retried or exc.kind == "provider"
                 log.info("token %s failed (%s); trying the next one", mask(token.token), exc.kind)
+                app[keys.metrics_key].failovers.inc()
                 continue
             raise upstream_api_error(app, exc, pooled) from exc
         except BaseException:
@@ -132,7 +132,11 @@ def _pick(store: TokenPool, caller: Caller) -> TokenEntry:
     return token
 
 
-def _log_upstream(app: web.Application, exc: UpstreamError, config: Config) -> None:
+def upstream_failed(app: web.Application, exc: UpstreamError) -> None:
+    """Count and log an error Cursor answered (before or after the first content)."""
+    if not isinstance(exc, account.UsageLimitReached):  # our own refusal, not Cursor's
+        app[keys.metrics_key].upstream_error(exc)
+    config = app[keys.config_key]
     if exc.kind != "version":
         log.info("upstream error %s: %s", exc.error_name or exc.code, exc.text)
         return

@@ -21,15 +21,16 @@ from ..auth import Caller
 from ..drain import shutdown_error
 from ..errors import ApiError
 from ..images import ImageLoader
-from ..logs import LogEntry, TokenInfo
+from ..logs import CLIENT_GONE, LogEntry, TokenInfo
 from ..models import LONG_CONTEXT_MODELS
+from ..request_id import request_id_of
 from ..routes.common import caller_of, read_json
 from ..structured import extract
 from ..upstream.dialects.base import EventStream
 from ..upstream.errors import UpstreamError
 from ..upstream.types import ChatTurn, Event, Text, Thinking, ToolCall
 from .answer import Answer
-from .failover import upstream_api_error
+from .failover import upstream_api_error, upstream_failed
 from .frontend import FrontEnd, StreamRenderer
 from .limits import Limits
 from .sse import SSEResponse
@@ -39,6 +40,9 @@ from .turn import Ask, Result, TurnContext
 W = TypeVar("W")
 
 MODEL_LOG_LIMIT = 200
+
+# The log entry's error for a client that hung up (status CLIENT_GONE).
+DISCONNECTED = "client disconnected"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,33 +64,35 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
         return _error(front, exc)
     logs = request.app[keys.logs_key]
     # Opened before validation so a refused body or model shows up as a failed entry.
-    entry = logs.start("", False)
-    entry.frontend = front.name
+    entry = logs.start("", False, request_id=request_id_of(request), frontend=front.name)
     if caller.token is not None:
         token = caller.token
         entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
     error: str | None = None
     drain = request.app[keys.drain_key]
+    # The HTTP status the client got, for the log entry and the metrics.
+    status = 500
     try:
         with drain.track():
             resp, error = await _serve(request, front, caller, entry)
+        status = CLIENT_GONE if error == DISCONNECTED else resp.status
         return resp
     except asyncio.CancelledError:
         if not drain.cutting:
-            error = "client disconnected"
+            error, status = DISCONNECTED, CLIENT_GONE
             raise
         # Cut at shutdown before the answer began: say so (a stream says it in-band).
         _uncancel()
-        error = shutdown_error().message
+        error, status = shutdown_error().message, shutdown_error().status
         return front.error(shutdown_error())
     except ApiError as exc:
-        error = exc.message
+        error, status = exc.message, exc.status
         return _error(front, exc)
     except Exception as exc:
         error = f"internal error: {exc!r}"
         raise
     finally:
-        logs.finish(entry, error)
+        logs.finish(entry, error, status=status)
 
 
 def _error(front: FrontEnd[W], exc: ApiError) -> web.Response:
@@ -155,14 +161,16 @@ async def _serve(
             if not ask.stream:
                 resp: web.StreamResponse = front.answer(ask, result)
             else:
-                resp = await _stream_result(request, front.renderer(ask, settings), result)
+                streamed = await _stream_result(request, front.renderer(ask, settings), result)
+                entry.sent, resp = streamed.sent, streamed
         else:
             if check and not any(type(e) in CONTENT for batch in early for e in batch):
                 # The stream check read the whole answer and it had no text: a proper
                 # HTTP error, before the 200 (issue 14 item 9).
                 raise _empty_response()
             out = front.renderer(ask, settings)
-            resp, error = await _stream(request, out, turn, events, early, answer)
+            with app[keys.metrics_key].open_streams.labels(front.name).track_inprogress():
+                resp, error = await _stream(request, out, turn, events, early, answer)
         if live is not None and error is None and not answer.done:
             # The model waits for its calls' results: keep the run for the follow-up.
             park(app, caller, turn, entry, stack, live, answer.calls)
@@ -201,6 +209,7 @@ async def _collect(
                 if answer.done:
                     break
     except UpstreamError as exc:
+        upstream_failed(request.app, exc)
         raise upstream_api_error(request.app, exc, pooled) from exc
     answer.flush()
     if answer.empty:
@@ -219,9 +228,7 @@ async def _collect(
     )
 
 
-async def _stream_result(
-    request: web.Request, out: StreamRenderer, result: Result
-) -> web.StreamResponse:
+async def _stream_result(request: web.Request, out: StreamRenderer, result: Result) -> SSEResponse:
     """A collected answer as a stream: its pieces in one write."""
     resp = SSEResponse()
     await resp.prepare(request)
@@ -279,6 +286,7 @@ async def _stream(
         return await _relay(request, resp, out, turn, events, early, answer)
     finally:
         resp.stop_pings()
+        answer.entry.sent = resp.sent
 
 
 async def _relay(
@@ -309,12 +317,13 @@ async def _relay(
                     break
         tail = _render(out, answer.flush(), answer)
     except UpstreamError as exc:
+        upstream_failed(request.app, exc)
         # In-band, after the 200: there are no headers left to carry retry advice.
         error = upstream_api_error(request.app, exc, pooled=False)
         await resp.send_last(out.error(error))
         return resp, error.message
     except ConnectionError:
-        return resp, "client disconnected"
+        return resp, DISCONNECTED
     except asyncio.CancelledError:
         if not request.app[keys.drain_key].cutting:
             raise

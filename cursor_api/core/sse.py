@@ -32,6 +32,8 @@ class SSEResponse(web.StreamResponse):
 
     def __init__(self) -> None:
         super().__init__(headers=SSE_HEADERS)
+        # Bytes of events written (the metrics' streamed bytes), framing not included.
+        self.sent = 0
         self._ping = b""
         self._every = 0.0
         self._last = 0.0
@@ -68,6 +70,7 @@ class SSEResponse(web.StreamResponse):
         self._busy = True
         try:
             await self.write(data)
+            self.sent += len(data)
         finally:
             self._busy = False
             if self._timer is not None:
@@ -79,6 +82,7 @@ class SSEResponse(web.StreamResponse):
         with suppress(ConnectionError):
             if data:
                 await self.write(data)
+                self.sent += len(data)
             await self.write_eof()
 
     def stop_pings(self) -> None:

@@ -111,6 +111,7 @@ async def _resume(
                     break
     except UpstreamError as exc:
         # Nothing has reached the client yet: a new run gives the same answer.
+        app[keys.metrics_key].upstream_error(exc)
         log.info("the parked run failed on resume (%s); resuming cold", exc)
         await run.close()
         return None

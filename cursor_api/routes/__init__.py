@@ -10,6 +10,7 @@ from ..frontends import anthropic_messages, openai_chat
 from . import admin, responses
 from .logs import post_logs
 from .messages import count_tokens
+from .metrics import get_metrics
 from .models import get_model, list_models
 from .tokens import setup as setup_token_routes
 
@@ -32,4 +33,5 @@ def setup_routes(app: web.Application, prefix: str) -> None:
     admin.setup_pages(app.router)
     setup_token_routes(app)
     app.router.add_get("/health", admin.health)
+    app.router.add_get("/metrics", get_metrics)
     app.router.add_post("/config", admin.post_config)
