@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 
 from . import __version__, keys, log_format
 from .app import create_app
+from .check import run_check
 from .config import Config, ConfigError
 from .drain import CUT_WAIT_S
 from .listener import listen
@@ -75,6 +76,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " needed); listens on 127.0.0.1 unless HOST is set",
     )
     parser.add_argument("--version", action="version", version=f"cursor-api {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{check}")
+    check = commands.add_parser(
+        "check",
+        help="check the settings and token files, and probe each token against Cursor",
+        description="Validate the settings and both token files (nothing is written), then "
+        "ask Cursor about each token's usage and account. Exits 0 when at least one token "
+        "is usable, 1 when none is, 2 on bad settings or unreadable token files.",
+    )
+    check.add_argument(
+        "--chat", action="store_true", help="also send each token one tiny chat turn"
+    )
+    check.add_argument(
+        "--model", help="the model of the --chat turn (default: auto / cursor-small)"
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser.parse_args(argv)
 
 
@@ -90,6 +106,13 @@ def main(argv: list[str] | None = None) -> None:
         config = Config.from_env(env)
     except ConfigError as exc:
         fail(str(exc))
+    if args.command == "check":
+        # Only problems on stderr: the report is the output.
+        log_format.configure("WARNING", config.log_format)
+        status = asyncio.run(
+            run_check(config, sys.stdout, chat=args.chat, model=args.model, as_json=args.json)
+        )
+        raise SystemExit(status)
     log_format.configure(config.log_level, config.log_format)
     try:
         run(serve(config, demo=args.demo))

@@ -126,8 +126,11 @@ def checked_models(settings: Settings) -> Callable[[str], bool]:
 class AccountFetcher:
     """Calls the account endpoints of docs/protocol.md §5 through the shared UpstreamClient."""
 
-    def __init__(self, client: UpstreamClient) -> None:
+    def __init__(self, client: UpstreamClient, *, strict: bool = False) -> None:
         self.client = client
+        # strict: an endpoint's failure is raised (`cursor-api check` reports it)
+        # instead of logged and turned into None.
+        self.strict = strict
 
     @staticmethod
     def _cookie(token: str) -> dict[str, str] | None:
@@ -140,6 +143,8 @@ class AccountFetcher:
         try:
             data = await self.client.get_json(url, headers)
         except UpstreamError as exc:
+            if self.strict:
+                raise
             log.info("account lookup %s failed: %s", url.split("?")[0], exc.text)
             return None
         return data if isinstance(data, dict) else None

@@ -237,6 +237,7 @@ class Profile:
     num_requests: int = 0  # premium (gpt-4) requests this month
     max_request_usage: int | None = 500
     email: str = "demo@example.com"
+    refuse: int | None = None  # answer the account endpoints with this HTTP status
 
 
 @dataclass
@@ -707,6 +708,9 @@ class FakeUpstream:
             return web.Response(status=401, text="Unauthorized")
         if self.account_status is not None:
             return web.Response(status=self.account_status, text="account service failed")
+        refuse = self.profile_for(token).refuse
+        if refuse is not None:
+            return web.Response(status=refuse, text="Unauthorized")
         return None
 
     def _account_user(self, request: web.Request) -> tuple[str, str] | web.Response:
