@@ -44,6 +44,8 @@ class LogEntry:
     tags: dict[str, str] | None = None
     # Shared with the server log and the x-request-id header (README, Logs).
     request_id: str = ""
+    # The Cursor model the client's id resolved to (MODEL_MAP, Anthropic tiers).
+    upstream_model: str | None = None
     # The client API that served it: openai_chat, anthropic_messages, openai_responses.
     frontend: str = ""
     # The HTTP status the client got; 499 when it hung up before the answer was complete.

@@ -3,7 +3,8 @@
 Requests are counted from the request log's finished entries (`observe`), so every
 front-end and every way a request can end is counted once, where its log entry is
 completed. Label values are bounded: a model the catalog does not know, and an
-upstream error name outside Cursor's known table, count as `other`.
+upstream error name outside Cursor's known table, count as `other`; a client id that
+MODEL_MAP or an Anthropic tier maps counts under the Cursor model it became.
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ class Metrics:
     def observe(self, entry: LogEntry) -> None:
         """Count one finished request (a RequestLog `on_finish` callback)."""
         frontend = entry.frontend or OTHER
-        model = entry.model if entry.model in self.known_models else OTHER
+        # The Cursor model served, so mapped client ids count under what they became.
+        served = entry.upstream_model or entry.model
+        model = served if served in self.known_models else OTHER
         status = str(entry.http_status) if entry.http_status is not None else OTHER
         self.requests.labels(frontend, self.dialect, model, status).inc()
         if entry.first is not None:

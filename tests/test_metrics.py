@@ -221,3 +221,29 @@ async def test_parked_tool_runs_are_read_from_the_parked_store(
     assert (await resp.json())["choices"][0]["finish_reason"] == "tool_calls"
     assert len(service.app[keys.parked_key]) == 1
     assert value(await scrape(service), "cursor_api_parked_tool_runs") == 1
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_each_front_end_counts_under_its_own_name(
+    make_service: Service, fake: FakeUpstream
+) -> None:
+    fake.models = ["claude-4.5-sonnet", "claude-sonnet-5"]
+    service = await make_service(model_map={"house-model": "gpt-4o"})
+    await service.app[keys.catalog_key].refresh()  # waits for the start-up fetch
+    anthropic = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    resp = await service.post("/v1/messages", json=anthropic, headers=auth())
+    assert resp.status == 200, await resp.text()
+    resp = await service.post(CHAT, json=body("house-model"), headers=auth())
+    assert resp.status == 200, await resp.text()
+    samples = await scrape(service)
+    counted = {
+        (s.labels["frontend"], s.labels["model"]): s.value
+        for s in samples
+        if s.name == "cursor_api_requests_total"
+    }
+    # Client ids count under the Cursor model they were served with.
+    assert counted == {("anthropic_messages", "claude-sonnet-5"): 1, ("openai_chat", "gpt-4o"): 1}

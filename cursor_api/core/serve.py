@@ -130,6 +130,7 @@ async def _serve(
             code="model_not_found",
             param="model",
         )
+    entry.upstream_model = upstream_model
     loader = ImageLoader(app[keys.upstream_key].session, settings.vision_ability)
     context = TurnContext(
         default_instructions=app[keys.config_key].default_instructions,
