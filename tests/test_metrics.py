@@ -75,7 +75,7 @@ async def test_counters_match_a_scripted_mix(
     sent += len(await resp.read())
     # 3. A model nobody knows: refused before any token is used.
     resp = await service.post(CHAT, json=body("no-such-model"), headers=auth())
-    assert resp.status == 400
+    assert resp.status == 404
     # 4. An upstream error before any content, not worth another token.
     fake.scenario = Scenario(
         texts=(), usage=None, end_error=error_payload("ERROR_CONVERSATION_TOO_LONG", "Too long")
@@ -107,7 +107,7 @@ async def test_counters_match_a_scripted_mix(
     common = {"frontend": "openai_chat", "dialect": dialect}
     # The stream with an in-band error was sent with 200, as the client saw.
     assert value(samples, requests, **common, model="gpt-4", status="200") == 3
-    assert value(samples, requests, **common, model="other", status="400") == 1
+    assert value(samples, requests, **common, model="other", status="404") == 1
     assert value(samples, requests, **common, model="gpt-4o", status="400") == 1
     assert value(samples, requests, **common, model="gpt-4", status="499") == 1
     assert sum(s.value for s in samples if s.name == requests) == 6
@@ -157,11 +157,11 @@ async def test_labels_stay_bounded_under_a_thousand_unknown_models(
     for i in range(1000):
         model = f"claude-made-up-{i}" if i % 100 == 0 else f"made-up-{i}"
         resp = await service.post(CHAT, json=body(model), headers=auth())
-        assert resp.status == (200 if i % 100 == 0 else 400)
+        assert resp.status == (200 if i % 100 == 0 else 404)
     samples = await scrape(service)
     labels = series(samples, "cursor_api_requests_total")
     assert {label["model"] for label in labels} == {"other"}
-    assert len(labels) == 2  # status 200 and 400
+    assert len(labels) == 2  # status 200 and 404
     assert (
         value(
             samples,
@@ -169,7 +169,7 @@ async def test_labels_stay_bounded_under_a_thousand_unknown_models(
             frontend="openai_chat",
             dialect="legacy",
             model="other",
-            status="400",
+            status="404",
         )
         == 990
     )
