@@ -8,7 +8,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cursor_api.fake_upstream import FakeUpstream, Scenario
+from cursor_api.upstream.connect import encode_envelope
 from cursor_api.upstream.dialects import legacy, unified
+from cursor_api.upstream.proto import aiserver_pb2 as pb
 from cursor_api.upstream.types import Citation, Event, Text
 
 from .conftest import auth
@@ -92,18 +94,62 @@ async def test_citations_are_annotations_of_the_message(
 
 
 @pytest.mark.parametrize("dialect", ["legacy", "unified"])
-async def test_citations_come_in_a_stream_delta(
+async def test_citations_come_in_one_stream_delta_after_the_text(
     fake: FakeUpstream, service: TestClient[Any, Any]
 ) -> None:
     fake.scenario = Scenario(citations=PAGES, citations_after=2)
     resp = await service.post(CHAT, json=body(stream=True), headers=auth())
     events = await sse_events(resp)
-    deltas = [e["choices"][0]["delta"] for e in events if isinstance(e, dict) and e["choices"]]
-    cited = [d["annotations"] for d in deltas if "annotations" in d]
-    assert cited == [[_annotation(u, t, len("Hello from")) for u, t in PAGES]]
-    assert "".join(d.get("content") or "" for d in deltas) == (
+    deltas = [e["choices"][0] for e in events if isinstance(e, dict) and e["choices"]]
+    cited = [i for i, d in enumerate(deltas) if "annotations" in d["delta"]]
+    assert len(cited) == 1
+    (at,) = cited
+    assert deltas[at]["delta"]["annotations"] == [
+        _annotation(u, t, len("Hello from")) for u, t in PAGES
+    ]
+    # After every piece of text, before the finish.
+    assert not any(d["delta"].get("content") for d in deltas[at:])
+    assert deltas[-1]["finish_reason"] == "stop"
+    assert "".join(d["delta"].get("content") or "" for d in deltas) == (
         "Hello from the fake Cursor upstream."
     )
+
+
+def _legacy_body(*messages: pb.StreamChatResponse) -> bytes:
+    frames = [encode_envelope(m.SerializeToString()) for m in messages]
+    return b"".join(frames) + b"\x02\x00\x00\x00\x02{}"
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_citations_in_several_frames_with_the_sdk_stream_helper(
+    fake: FakeUpstream, service: TestClient[Any, Any]
+) -> None:
+    def cite(url: str, title: str) -> pb.StreamChatResponse:
+        reference = pb.WebReference(url=url, title=title)
+        return pb.StreamChatResponse(web_citation=pb.WebCitation(references=[reference]))
+
+    (a, b) = PAGES
+    fake.scenario = Scenario(
+        raw=_legacy_body(
+            pb.StreamChatResponse(text="One"),
+            cite(*a),
+            pb.StreamChatResponse(text=" two"),
+            cite(*b),
+            cite(*a),
+        )
+    )
+    client = sdk(service)
+    async with client.chat.completions.stream(**body()) as stream:
+        async for _ in stream:
+            pass
+        final = await stream.get_final_completion()
+    message = final.choices[0].message
+    assert message.content == "One two"
+    annotations = message.annotations or []
+    assert [(x.url_citation.url, x.url_citation.start_index) for x in annotations] == [
+        (a[0], 3),
+        (b[0], 7),
+    ]
 
 
 @pytest.mark.parametrize("dialect", ["legacy"])

@@ -41,7 +41,6 @@ class Answer:
         "cited",
         "content",
         "entry",
-        "fresh_cited",
         "limits",
         "reasoning",
         "splitter",
@@ -61,7 +60,6 @@ class Answer:
         self.chars = 0  # the length of the content so far
         self.reasoning: list[str] = []
         self.cited: dict[str, Cited] = {}  # by URL: a page cited again is one citation
-        self.fresh_cited: list[Cited] = []  # cited since the last `take_cited`
         self.usage: Usage | None = None
         self.splitter = None if raw_reasoning else ThinkSplitter()
         self.limits = limits if limits is not None and limits.active else None
@@ -110,14 +108,7 @@ class Answer:
 
     def _cite(self, citation: Citation, at: int) -> None:
         if citation.url not in self.cited:
-            cited = Cited(citation, at)
-            self.cited[citation.url] = cited
-            self.fresh_cited.append(cited)
-
-    def take_cited(self) -> list[Cited]:
-        """The citations that arrived since the last take."""
-        fresh, self.fresh_cited = self.fresh_cited, []
-        return fresh
+            self.cited[citation.url] = Cited(citation, at)
 
     def flush(self) -> tuple[str, str]:
         """What the think splitter and the stop scanner still hold, once the stream ended."""

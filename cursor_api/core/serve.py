@@ -256,13 +256,11 @@ def _uncancel() -> None:
 def _render(out: StreamRenderer, piece: tuple[str, str], answer: Answer) -> bytes:
     """One read's pieces as the front-end's SSE bytes: thinking, text, then new calls."""
     reasoning, content = piece
-    if not reasoning and not answer.calls.fresh and not answer.fresh_cited:
+    if not reasoning and not answer.calls.fresh:
         return out.text(content) if content else b""
     data = out.thinking(reasoning) if reasoning else b""
     if content:
         data += out.text(content)
-    if answer.fresh_cited:
-        data += out.citations(answer.take_cited())
     if answer.calls.fresh:
         for index, call in answer.calls.take_fresh():
             data += out.tool_call(index, call)
@@ -317,6 +315,10 @@ async def _relay(
                     # upstream is closed as the turn's stack unwinds.
                     break
         tail = _render(out, answer.flush(), answer)
+        if answer.cited:
+            # All in one delta after the text, as OpenAI sends them: the openai SDK's
+            # stream helper cannot merge a second `annotations` list.
+            tail += out.citations(tuple(answer.cited.values()))
     except UpstreamError as exc:
         upstream_failed(request.app, exc)
         # In-band, after the 200: there are no headers left to carry retry advice.
