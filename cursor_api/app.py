@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from . import account, keys, request_id
+from .api_keys import KeyExchange
 from .catalog import ModelCatalog
 from .config import AUTO_CLIENT_VERSION, Config
 from .core.parked import ParkedRuns
@@ -111,12 +112,13 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         dialect = make_dialect(client, config)
         app[keys.upstream_key] = client
         app[keys.dialect_key] = dialect
+        exchange = app[keys.exchange_key] = KeyExchange(client)
         # Before anything calls the upstream: the first call already sends the build.
         follow = await _follow_client_version(config, client)
         pool = app[keys.pool_key]
 
         async def fetch() -> list[ModelInfo]:
-            return await dialect.list_models(pool.peek())
+            return await dialect.list_models(await exchange.credential(pool.peek()))
 
         always = (ModelInfo("auto"),) if config.upstream_protocol == "agent" else ()
         catalog = ModelCatalog(fetch, config.models_refresh_s, always, ModelMap(config.model_map))
@@ -126,6 +128,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
             catalog.refresh_soon()
         yield
         await catalog.close()
+        await exchange.close()
         if follow is not None:
             follow.cancel()
             with suppress(asyncio.CancelledError):

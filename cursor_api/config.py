@@ -26,7 +26,7 @@ VISION_ALIASES: dict[str, VisionAbility] = {
 }
 
 # Client versions each dialect was seen working with in public ports (docs/protocol.md
-# §7.1; the agent one is the CLI build current in October 2026, docs/agent-protocol.md §2).
+# §7.1; the agent one is the CLI build current in October 2026, docs/agent-protocol.md §13.1).
 DEFAULT_CLIENT_VERSION: dict[Dialect, str] = {
     "agent": "cli-2026.10.01-e373342",
     "unified": "2.6.21",

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from .fake_auth import EXCHANGE_PATH, FakeKeys
 from .fake_tools import FakeCall as FakeCall
 from .fake_tools import call_frame, result_texts, transcript_results
 from .upstream import checksum
@@ -75,14 +76,20 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def make_token(sub: str = "auth0|user_demo", *, now: float | None = None, days: int = 60) -> str:
+def make_token(
+    sub: str = "auth0|user_demo",
+    *,
+    now: float | None = None,
+    days: int = 60,
+    ttl_s: float | None = None,
+) -> str:
     """A JWT shaped like a Cursor session token (unsigned: nobody checks the signature)."""
     now = time.time() if now is None else now
     payload = {
         "sub": sub,
         "time": str(int(now)),
         "randomness": _b64url(os.urandom(14))[:18],
-        "exp": int(now) + days * 86400,
+        "exp": int(now + (days * 86400 if ttl_s is None else ttl_s)),
         "iss": "https://authentication.cursor.sh",
         "scope": "openid profile email offline_access",
         "aud": "https://cursor.com",
@@ -259,10 +266,15 @@ class FakeUpstream:
     profiles: dict[str, Profile] = field(default_factory=dict)  # default: a pro account
     account_calls: list[Seen] = field(default_factory=list)
     account_status: int | None = None  # answer the account endpoints with this error
+    api_keys: FakeKeys = field(default_factory=lambda: FakeKeys(_access_token))
 
     def __post_init__(self) -> None:
         self.cancelled = asyncio.Event()
-        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.api_keys.problems = self.problems
+        self.app = web.Application(
+            client_max_size=64 * 1024 * 1024, middlewares=[self.api_keys.guard]
+        )
+        self.app.router.add_post(EXCHANGE_PATH, self.api_keys.exchange)
         self.app.router.add_post(LEGACY_PATH, self._legacy)
         self.app.router.add_post(UNIFIED_PATH, self._unified)
         self.app.router.add_post(MODELS_PATH, self._models)
@@ -932,6 +944,10 @@ class FakeUpstream:
             ],
         )
         return web.Response(body=answer.SerializeToString(), content_type="application/proto")
+
+
+def _access_token(sub: str, now: float, ttl_s: float) -> str:
+    return make_token(sub, now=now, ttl_s=ttl_s)
 
 
 def _jwt_sub(token: str) -> str | None:

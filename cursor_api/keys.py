@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from .api_keys import KeyExchange
 from .catalog import ModelCatalog
 from .config import Config
 from .core.parked import ParkedRuns
@@ -56,3 +57,5 @@ responses_key = web.AppKey("cursor_api.responses", ResponseStore)
 # The answers in flight, which shutdown waits for and then cuts (drain.py).
 drain_key = web.AppKey("cursor_api.drain", Drain)
 metrics_key = web.AppKey("cursor_api.metrics", Metrics)
+# Access tokens for dashboard API keys (`crsr_…`).
+exchange_key = web.AppKey("cursor_api.key_exchange", KeyExchange)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from .tokens import is_api_key, key_hint
+
 Status = Literal["pending", "success", "failed"]
 
 
@@ -21,7 +23,9 @@ class TokenInfo:
     alias: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"token": self.token, "checksum": self.checksum, "alias": self.alias}
+        # A dashboard API key is a long-lived secret: the log names it, never shows it.
+        token = key_hint(self.token) if is_api_key(self.token) else self.token
+        return {"token": token, "checksum": self.checksum, "alias": self.alias}
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from .tokens import NoTokens, TokenEntry, TokenStore
+from .tokens import NoTokens, TokenEntry, TokenStore, is_api_key, key_hint
 
 BASE_COOLDOWN_S = 30.0
 # A used-up usage limit or prepaid balance does not come back in seconds.
@@ -226,6 +226,9 @@ class TokenPool:
 def mask(token: str) -> str:
     """Enough of a token to tell it apart, never enough to use it.
 
-    Cursor tokens share their first characters (the JWT header), so the tail shows.
+    Cursor tokens share their first characters (the JWT header), so the tail shows;
+    an API key shows only its last four.
     """
+    if is_api_key(token):
+        return key_hint(token)
     return f"…{token[-8:]}" if len(token) > 24 else "…"

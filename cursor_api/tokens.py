@@ -85,8 +85,25 @@ def parse_user_key(raw: str) -> tuple[str | None, str, str | None]:
     return alias, token, sum_ or None
 
 
+# A Cursor dashboard API key: exchanged for a session-like access token before use
+# (api_keys.py, docs/agent-protocol.md §13.2).
+_API_KEY = re.compile(r"crsr_[A-Za-z0-9_-]{16,512}")
+
+
+def is_api_key(token: str) -> bool:
+    """A `crsr_…` dashboard API key rather than a session token."""
+    return _API_KEY.fullmatch(token) is not None
+
+
+def key_hint(key: str) -> str:
+    """How an API key is shown anywhere: its prefix and last four characters only."""
+    return f"crsr_…{key[-4:]}"
+
+
 def mask(token: str) -> str:
     """A token shortened for logs: secrets never reach a log line whole."""
+    if is_api_key(token):
+        return key_hint(token)
     return token[:8] + "…" if len(token) > 8 else token
 
 
@@ -128,7 +145,12 @@ def _refuse(error: str) -> TokenShape:
 
 
 def check_shape(token: str, now_s: float) -> TokenShape:
-    """Check a token against SPEC §4.3; refuse only undecodable, sub-less or expired JWTs."""
+    """Check a token against SPEC §4.3; refuse only undecodable, sub-less or expired JWTs.
+
+    A dashboard API key has no shape to check here: the exchange says whether it works.
+    """
+    if is_api_key(token):
+        return TokenShape(True, None, (), None, None, None)
     parts = token.split(".")
     if len(parts) != 3:
         return _refuse(f"not a JWT: {len(parts)} dot-separated parts instead of 3")

@@ -67,8 +67,10 @@ async def open_events(
         inner = AsyncExitStack()
         started = time.monotonic()
         try:
-            await account.check_usage(app, token, turn.model)
-            events = await inner.enter_async_context(dialect.open(turn, token))
+            # A dashboard API key goes upstream as its access token (api_keys.py).
+            wire = await app[keys.exchange_key].credential(token)
+            await account.check_usage(app, wire, turn.model)
+            events = await inner.enter_async_context(dialect.open(turn, wire))
             early: list[list[Event]] = []
             if check:
                 async for batch in events:
@@ -98,7 +100,7 @@ async def open_events(
             raise
         if caller.token is None:
             store.report_success(token, time.monotonic() - started)
-        account.schedule_refresh(app, token, turn.model)
+        account.schedule_refresh(app, wire, turn.model)
         stack.push_async_exit(inner)
         return events, early
     assert last is not None

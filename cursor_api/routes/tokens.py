@@ -12,12 +12,13 @@ from aiohttp import web
 
 from .. import account, keys
 from ..auth import bearer, identify
-from ..errors import ApiError, bad_request
+from ..errors import ApiError, bad_request, from_upstream
 from ..pages import serve_page
 from ..ratelimit import IntervalGate
 from ..reloader import Reloader
-from ..tokens import check_shape, parse_token_file, parse_token_list, parse_user_key
+from ..tokens import check_shape, is_api_key, parse_token_file, parse_token_list, parse_user_key
 from ..upstream import checksum
+from ..upstream.errors import UpstreamError
 from .common import admin_of, read_json
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,14 @@ async def user_info(request: web.Request) -> web.Response:
                 f"{gate.interval:g} s",
                 gate.wait_s(),
             )
+    if is_api_key(token):
+        # Only the exchange ever sees the key; the account endpoints get its token.
+        app = request.app
+        try:
+            token = await app[keys.exchange_key].access_token(token)
+        except UpstreamError as exc:
+            version = app[keys.upstream_key].client_version
+            raise from_upstream(exc, app[keys.config_key], version) from None
     return web.json_response(await account.user_info(request.app, token))
 
 

@@ -7,6 +7,7 @@ dialects and the OpenAI side only ever see UpstreamError.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -144,6 +145,29 @@ class UpstreamClient:
             raise silent(url, self.timeout) from None
         except (aiohttp.ClientError, ValueError) as exc:
             raise unreachable(url, exc) from exc
+
+    async def post_json(self, path: str, body: object, headers: Mapping[str, str]) -> object:
+        """POST JSON to the API host and parse the JSON answer; UpstreamError otherwise."""
+        url = self.url(path)
+        all_headers = {**headers, **self.extra_headers}
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(url, json=body, headers=all_headers) as resp:
+                    data = await resp.content.read(ERROR_BODY_LIMIT)
+                    if resp.status != 200:
+                        raise parse_error_body(resp.status, data, resp.headers.get("content-type"))
+        except TimeoutError:
+            raise silent(url, self.timeout) from None
+        except aiohttp.ClientError as exc:
+            raise unreachable(url, exc) from exc
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise UpstreamError(
+                "internal",
+                f"{url} answered 200 with a body that is not JSON",
+                status_override=502,
+            ) from None
 
     async def get_text(self, url: str, limit: int, *, within: float) -> str:
         """GET a text document of at most `limit` bytes; UpstreamError on any failure."""

@@ -1,10 +1,9 @@
 """`CURSOR_CLIENT_VERSION=auto`: the Cursor CLI build current today, read from its installer.
 
 Cursor's public install script downloads the CLI from `downloads.cursor.com/lab/<build>/`;
-the agent dialect's client version is `cli-<build>` (docs/agent-protocol.md, "Client
-identity"). The script is read at start and once a day; when it cannot be read the
-service keeps the version it has (the built-in default at start) and says so in one
-warning line.
+the agent dialect's client version is `cli-<build>` (docs/agent-protocol.md §13.1).
+The script is read at start and once a day; when it cannot be read the service keeps
+the version it has (the built-in default at start) and says so in one warning line.
 """
 
 from __future__ import annotations

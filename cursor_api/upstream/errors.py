@@ -23,9 +23,13 @@ _OPAQUE = re.compile(
     r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9A-Z])[A-Za-z0-9_-]{40,}"
 )
 
+# A Cursor dashboard API key, of any length.
+_API_KEY = re.compile(r"crsr_[A-Za-z0-9_-]+")
+
 
 def redact(text: str) -> str:
     """`text` with tokens, signatures and other secrets of that shape replaced."""
+    text = _API_KEY.sub("[key hidden]", text)
     return _OPAQUE.sub("[hidden]", _JWT.sub("[token hidden]", text))
 
 
@@ -201,7 +205,7 @@ BAD_TOKEN = frozenset(
     }
 )
 # Names that mean this account has no usage left (a free or pro limit, a used-up
-# prepaid balance: docs/agent-protocol.md, "Errors of 2026"): the pool benches the
+# prepaid balance: docs/agent-protocol.md §13.3): the pool benches the
 # token for longer than a rate limit and moves the request on.
 USAGE_NAMES = frozenset(
     {
