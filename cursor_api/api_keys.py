@@ -26,6 +26,8 @@ EXCHANGE_PATH = "/auth/exchange_user_api_key"
 RENEW_BEFORE_S = 600.0
 # Caller's own keys are unbounded; the cache is not.
 CACHE_LIMIT = 1000
+# A refusal is remembered this long, so a revoked key costs one exchange, not one a call.
+REFUSAL_TTL_S = 60.0
 
 
 class ExchangeRefused(UpstreamError):
@@ -57,6 +59,7 @@ class KeyExchange:
         self.exchanges = 0
         self._cache: OrderedDict[str, _Access] = OrderedDict()
         self._pending: dict[str, asyncio.Task[_Access]] = {}
+        self._refused: OrderedDict[str, tuple[float, ExchangeRefused]] = OrderedDict()
 
     async def credential(self, entry: TokenEntry) -> TokenEntry:
         """What goes upstream for `entry`: itself, or its key's access token."""
@@ -72,13 +75,23 @@ class KeyExchange:
         cached = self._fresh(key)
         if cached is not None:
             return cached
+        refused = self._refused.get(key)
+        if refused is not None and self.clock() < refused[0]:
+            raise replace(refused[1])
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().create_task(self._exchange(key))
             self._pending[key] = pending
             pending.add_done_callback(lambda task: self._done(key, task))
         # Shielded: one caller leaving must not cancel the exchange the others await.
-        access = await asyncio.shield(pending)
+        try:
+            access = await asyncio.shield(pending)
+        except ExchangeRefused as exc:
+            self._refused[key] = (self.clock() + REFUSAL_TTL_S, exc)
+            while len(self._refused) > CACHE_LIMIT:
+                self._refused.popitem(last=False)
+            raise
+        self._refused.pop(key, None)
         self._cache[key] = access
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_LIMIT:

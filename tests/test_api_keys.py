@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cursor_api import keys
-from cursor_api.api_keys import RENEW_BEFORE_S
+from cursor_api.api_keys import RENEW_BEFORE_S, ExchangeRefused
 from cursor_api.fake_upstream import FakeUpstream
 from cursor_api.tokens import parse_token_file
 
@@ -117,6 +117,10 @@ async def test_refused_key_is_bad_in_tokeninfo_and_the_next_token_serves(
         resp = await service.post("/v1/chat/completions", json=CHAT, headers=auth())
         assert resp.status == 200, await resp.text()
     assert fake.api_keys.exchanges == [revoked]  # benched after its refusal
+    # The refusal is remembered for a while, whoever asks next (the model list too).
+    with pytest.raises(ExchangeRefused, match="Invalid API key"):
+        await service.app[keys.exchange_key].access_token(revoked)
+    assert fake.api_keys.exchanges == [revoked]
     assert {s.token for s in fake.seen} == {pool_tokens[0]}
     state = await (await service.post("/get-tokeninfo", json={}, headers=auth())).json()
     (entry,) = [s for s in state["token_state"] if s["alias"] == "revoked"]
