@@ -51,7 +51,9 @@ def create_app(config: Config) -> web.Application:
     store = TokenStore(config.token_file, config.token_list_file)
     app[keys.tokens_key] = store
     pool = app[keys.pool_key] = TokenPool(store)
-    logs = app[keys.logs_key] = RequestLog(config.request_logs_limit)
+    logs = app[keys.logs_key] = RequestLog(
+        config.request_logs_limit, config.request_logs_unverified_limit
+    )
     metrics = app[keys.metrics_key] = Metrics(config.upstream_protocol, pool)
     logs.on_finish.append(metrics.observe)
     request_id.setup(app)

@@ -68,6 +68,8 @@ class Config:
     cursor_web_url: str = "https://www.cursor.com"
     request_body_limit_mb: float = 2
     request_logs_limit: int = 1000
+    # Entries of callers whose own token the upstream has not accepted yet (logs.py).
+    request_logs_unverified_limit: int = 100
     # "auto": the current CLI build, read from `cursor_install_url` (client_version.py).
     client_version: str = ""
     cursor_install_url: str = DEFAULT_INSTALL_URL
@@ -174,6 +176,9 @@ class Config:
             cursor_web_url=r.url("CURSOR_WEB_URL", "https://www.cursor.com"),
             request_body_limit_mb=r.number("REQUEST_BODY_LIMIT_MB", 2, low=0.001),
             request_logs_limit=r.integer("REQUEST_LOGS_LIMIT", 1000, low=1, high=1_000_000),
+            request_logs_unverified_limit=r.integer(
+                "REQUEST_LOGS_UNVERIFIED_LIMIT", 100, low=1, high=1_000_000
+            ),
             client_version=version,
             cursor_install_url=r.url("CURSOR_INSTALL_URL", DEFAULT_INSTALL_URL),
             timezone=r.header("CURSOR_TIMEZONE", "Asia/Shanghai"),

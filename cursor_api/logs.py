@@ -1,4 +1,10 @@
-"""The request log: an in-process ring buffer of one structured entry per chat request."""
+"""The request log: an in-process ring buffer of one structured entry per chat request.
+
+Anyone can make a JWT-shaped key that passes as "the caller's own token" until the
+upstream refuses it, so such callers' entries wait in a small ring of their own and
+join the main one only once the upstream has accepted the token (content came, or
+the answer was delivered): a flood of made-up keys can evict only its own kind.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +62,8 @@ class LogEntry:
     http_status: int | None = None
     # Bytes of answer written to the client (streams: every SSE event).
     sent: int = 0
+    # A caller's own token the upstream has not accepted yet: kept in the small ring.
+    unverified: bool = False
 
     def mark_first(self) -> None:
         """Record time to first content (only the first call counts)."""
@@ -90,19 +98,30 @@ class RequestLog:
 
     `on_finish` callbacks see each entry once, when it is completed: the metrics
     count requests there, so every front-end and every path is counted alike.
+
+    `unverified_limit` bounds the separate ring of entries made with a caller's own,
+    not yet accepted token (module docstring).
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, unverified_limit: int = 100) -> None:
         self.on_finish: list[Callable[[LogEntry], None]] = []
         self._entries: deque[LogEntry] = deque(maxlen=limit)
+        self._unverified: deque[LogEntry] = deque(maxlen=unverified_limit)
         self._next_id = 1
         self.total = 0
         self.active = 0
         self.errors = 0
 
     def start(
-        self, model: str, stream: bool, *, request_id: str = "", frontend: str = ""
+        self,
+        model: str,
+        stream: bool,
+        *,
+        request_id: str = "",
+        frontend: str = "",
+        unverified: bool = False,
     ) -> LogEntry:
+        """Open a pending entry; `unverified` for a caller's own token (module docstring)."""
         entry = LogEntry(
             id=self._next_id,
             timestamp=datetime.now().astimezone().isoformat(timespec="milliseconds"),
@@ -110,11 +129,12 @@ class RequestLog:
             stream=stream,
             request_id=request_id,
             frontend=frontend,
+            unverified=unverified,
         )
         self._next_id += 1
         self.total += 1
         self.active += 1
-        self._entries.append(entry)
+        (self._unverified if unverified else self._entries).append(entry)
         return entry
 
     def finish(self, entry: LogEntry, error: str | None = None, *, status: int = 200) -> None:
@@ -134,14 +154,22 @@ class RequestLog:
             entry.error = error
             self.errors += 1
         self.active -= 1
+        if entry.unverified and (error is None or entry.first is not None):
+            # The upstream took the token: the entry counts like anyone's now.
+            entry.unverified = False
+            if entry in self._unverified:
+                self._unverified.remove(entry)
+            self._entries.append(entry)
         for callback in self.on_finish:
             callback(entry)
 
     def __iter__(self) -> Iterator[LogEntry]:
-        return iter(self._entries)
+        if not self._unverified:
+            return iter(self._entries)
+        return iter(sorted((*self._entries, *self._unverified), key=lambda e: e.id))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._unverified)
 
     def for_token(self, token: str) -> list[LogEntry]:
-        return [e for e in self._entries if e.token_info and e.token_info.token == token]
+        return [e for e in self if e.token_info and e.token_info.token == token]

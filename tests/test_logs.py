@@ -223,3 +223,63 @@ async def test_post_logs_tiers(fake: FakeUpstream, service: TestClient[Any, Any]
     resp = await service.post("/logs")
     assert resp.status == 401
     assert set(admin) == {"status", "total", "active", "error", "logs", "timestamp"}
+
+
+@legacy_only
+async def test_made_up_keys_cannot_flush_the_log(
+    fake: FakeUpstream, make_service: Service, pool_tokens: list[str]
+) -> None:
+    """Issue 16 item 3: 1000 requests with self-made JWT keys leave the admin's entries.
+
+    The upstream refuses every token but the pool's, as Cursor does a made-up one.
+    """
+    service = await make_service(request_logs_unverified_limit=50)
+    fake.scenario = Scenario(
+        http_status=401, http_body=error_payload("ERROR_NOT_LOGGED_IN", "Not logged in")
+    )
+    for token in pool_tokens:
+        fake.by_token[token] = Scenario()
+    for _ in range(3):
+        resp = await service.post(CHAT, json=body(), headers=auth())
+        assert resp.status == 200
+    real_key, real_token = user_key("auth0|user_real")
+    fake.by_token[real_token] = Scenario()
+    assert (await service.post(CHAT, json=body(), headers=auth(real_key))).status == 200
+    limit = asyncio.Semaphore(25)
+
+    async def flood(i: int) -> int:
+        key, _ = user_key(f"auth0|user_flood{i}")
+        # Most are refused before the upstream (unknown model); some reach it and fail.
+        model = "claude-3.5-sonnet" if i % 20 == 0 else "no-such-model"
+        async with limit:
+            resp = await service.post(CHAT, json=body(model=model), headers=auth(key))
+            return resp.status
+
+    statuses = await asyncio.gather(*(flood(i) for i in range(1000)))
+    assert set(statuses) == {400, 403}, set(statuses)
+    data = await logs_of(service)
+    kept = [e for e in data["logs"] if e["token_info"]["token"] in pool_tokens]
+    assert len(kept) == 3 and all(e["status"] == "success" for e in kept)
+    # The accepted user token counts like anyone's; the made-up ones keep their own 50.
+    assert any(e["token_info"]["token"] == real_token for e in data["logs"])
+    assert len(data["logs"]) == 3 + 1 + 50
+    assert data["total"] == 1004 and data["error"] == 1000
+    # A flooding caller still sees its own recent entries.
+    own = await logs_of(service, user_key("auth0|user_flood999")[0])
+    assert own["logs"] == []  # a fresh token of the same user is another token
+    assert (await logs_of(service, real_key))["total"] == 1
+
+
+def test_unverified_entries_have_their_own_ring() -> None:
+    log = RequestLog(3, unverified_limit=2)
+    admin = log.start("admin", False)
+    log.finish(admin)
+    pending = log.start("mine", True, unverified=True)
+    flood = [log.start(f"x{i}", False, unverified=True) for i in range(5)]
+    for entry in flood:
+        log.finish(entry, "refused by the upstream")
+    # The pending one was pushed out of the small ring, but the answer came: it joins.
+    pending.mark_first()
+    log.finish(pending, "client disconnected")
+    assert [e.model for e in log] == ["admin", "mine", "x3", "x4"]
+    assert not pending.unverified and all(e.unverified for e in flood)

@@ -64,7 +64,13 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
         return _error(front, exc)
     logs = request.app[keys.logs_key]
     # Opened before validation so a refused body or model shows up as a failed entry.
-    entry = logs.start("", False, request_id=request_id_of(request), frontend=front.name)
+    entry = logs.start(
+        "",
+        False,
+        request_id=request_id_of(request),
+        frontend=front.name,
+        unverified=caller.token is not None,
+    )
     if caller.token is not None:
         token = caller.token
         entry.token_info = TokenInfo(token.token, token.checksum, token.alias)
