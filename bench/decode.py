@@ -1,4 +1,4 @@
-"""Per-frame cost of the decoding the relay does in the upstream's data callback.
+"""Per-frame cost of the decoding ConnectStream does on each network read.
 
 Times EnvelopeDecoder.feed for the three shapes reads take (many frames in one read,
 one frame per read, a frame split across two reads) and the agent dialect's

@@ -2,7 +2,7 @@
 
 A small real server writes a captured body in chosen pieces; the client side is the
 service's own UpstreamClient on a real socket, over plain TCP and TLS, on both event
-loops (see conftest.py here), read through aiohttp's public `content.iter_any()`.
+loops (see conftest.py here), read through aiohttp's public `content.readany`.
 """
 
 from __future__ import annotations
