@@ -304,7 +304,7 @@ async def _relay(
     answer: Answer,
 ) -> tuple[web.StreamResponse, str | None]:
     take = answer.take
-    send = resp.sender()
+    send = resp.send
     try:
         data = out.start()
         for batch in early:

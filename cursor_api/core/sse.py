@@ -4,7 +4,6 @@ aiohttp-sse's EventSourceResponse is (no compression, no proxy buffering)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from aiohttp import web
@@ -76,14 +75,6 @@ class SSEResponse(web.StreamResponse):
             self._busy = False
             if self._timer is not None:
                 self._last = asyncio.get_running_loop().time()
-
-    def sender(self) -> Callable[[bytes], Awaitable[None]]:
-        """What to call once per network read: plain `write` when no pings are due.
-
-        The tracking in `send` only matters to the ping timer, and this runs once per
-        read of the upstream, so a stream without pings skips it.
-        """
-        return self.send if self._timer is not None else self.write
 
     async def send_last(self, data: bytes) -> None:
         """The final events, then the end of the body; a client gone by now is not an error."""
