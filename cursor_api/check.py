@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from .account import PREMIUM_KEY, AccountFetcher
+from .api_keys import KeyExchange
 from .config import AUTO_CLIENT_VERSION, Config
 from .pool import mask
 from .tokens import TokenEntry, check_shape, merge, parse_token_file, parse_token_list
@@ -142,7 +143,11 @@ async def chat_once(dialect: Dialect, entry: TokenEntry, model: str) -> str:
 
 
 async def probe(
-    entry: TokenEntry, fetcher: AccountFetcher, dialect: Dialect, chat_model: str | None
+    entry: TokenEntry,
+    fetcher: AccountFetcher,
+    dialect: Dialect,
+    chat_model: str | None,
+    exchange: KeyExchange | None = None,
 ) -> Row:
     """Usage, account and (with a model) a chat turn for one token."""
     row = Row(entry.alias or mask(entry.token), "ok")
@@ -153,6 +158,9 @@ async def probe(
         row.error = error
         return row
     try:
+        if exchange is not None:
+            # A dashboard API key is probed with its access token, as the service uses it.
+            entry = await exchange.credential(entry)
         usage = await fetcher.usage(entry.token)
         row.requests_left = requests_left(usage)
         await fetcher.user(entry.token)
@@ -181,12 +189,16 @@ async def probe_all(
         fetcher = AccountFetcher(client, strict=True)
         dialect = make_dialect(client, config)
         gate = asyncio.Semaphore(CONCURRENCY)
+        exchange = KeyExchange(client)
 
         async def one(entry: TokenEntry) -> Row:
             async with gate:
-                return await probe(entry, fetcher, dialect, chat_model)
+                return await probe(entry, fetcher, dialect, chat_model, exchange)
 
-        return list(await asyncio.gather(*(one(e) for e in entries)))
+        try:
+            return list(await asyncio.gather(*(one(e) for e in entries)))
+        finally:
+            await exchange.close()
 
 
 def table(rows: Sequence[Row]) -> str:

@@ -176,3 +176,21 @@ async def test_the_command_line(
     code, out, err = await cli(env, tmp_path)
     assert code == 2
     assert ".token" in out and "cannot be read" in out
+
+
+@pytest.mark.parametrize("dialect", ["agent"])
+async def test_api_keys_are_probed_with_their_access_token(
+    base_config: Config, fake: FakeUpstream, token_dir: Path
+) -> None:
+    good, revoked = "crsr_" + "a1" * 24, "crsr_" + "b2" * 24
+    fake.api_keys.keys[good] = "auth0|user_keyed"
+    (token_dir / ".token").write_text(f"keyed::{good}\nrevoked::{revoked}\n")
+    status, found = await report(base_config, chat=True)
+    assert status == 0
+    assert states(found)["keyed"][0] == "ok"
+    assert states(found)["revoked"][0] == "expired"  # benched, as the pool would
+    assert "Invalid API key" in {r["alias"]: r["error"] for r in found["tokens"]}["revoked"]
+    # Only the exchange saw the keys; chat and account calls got the access token.
+    assert sorted(fake.api_keys.exchanges) == sorted([good, revoked])
+    assert {seen.token for seen in fake.seen} == set(fake.api_keys.granted)
+    assert revoked[5:-4] not in json.dumps(found)
