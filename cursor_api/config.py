@@ -67,6 +67,8 @@ class Config:
     upstream_protocol: Dialect = "agent"
     cursor_web_url: str = "https://www.cursor.com"
     request_body_limit_mb: float = 2
+    # The most text (millions of characters) a non-streamed answer is collected to.
+    answer_buffer_mb: float = 4
     request_logs_limit: int = 1000
     # Entries of callers whose own token the upstream has not accepted yet (logs.py).
     request_logs_unverified_limit: int = 100
@@ -116,6 +118,10 @@ class Config:
             object.__setattr__(
                 self, "client_version", DEFAULT_CLIENT_VERSION[self.upstream_protocol]
             )
+
+    @property
+    def answer_buffer_chars(self) -> int:
+        return int(self.answer_buffer_mb * 1_000_000)
 
     @property
     def body_limit_bytes(self) -> int:
@@ -175,6 +181,7 @@ class Config:
             upstream_protocol=protocol,  # type: ignore[arg-type]
             cursor_web_url=r.url("CURSOR_WEB_URL", "https://www.cursor.com"),
             request_body_limit_mb=r.number("REQUEST_BODY_LIMIT_MB", 2, low=0.001),
+            answer_buffer_mb=r.number("ANSWER_BUFFER_MB", 4, low=0.001),
             request_logs_limit=r.integer("REQUEST_LOGS_LIMIT", 1000, low=1, high=1_000_000),
             request_logs_unverified_limit=r.integer(
                 "REQUEST_LOGS_UNVERIFIED_LIMIT", 100, low=1, high=1_000_000

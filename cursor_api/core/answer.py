@@ -36,10 +36,12 @@ class Answer:
     """
 
     __slots__ = (
+        "buffered",
         "calls",
         "chars",
         "cited",
         "content",
+        "cut",
         "entry",
         "limits",
         "reasoning",
@@ -58,6 +60,8 @@ class Answer:
         self.calls = CallBook(parallel)
         self.content: list[str] = []
         self.chars = 0  # the length of the content so far
+        self.buffered = 0  # the length of content and reasoning so far
+        self.cut = False  # ended at the buffer limit of a collected answer
         self.reasoning: list[str] = []
         self.cited: dict[str, Cited] = {}  # by URL: a page cited again is one citation
         self.usage: Usage | None = None
@@ -126,6 +130,7 @@ class Answer:
         if content:
             self.content.append(content)
             self.chars += len(content)
+        self.buffered += len(reasoning) + len(content)
         if (reasoning or content) and self.entry.first is None:
             self.entry.mark_first()
         return reasoning, content
@@ -157,6 +162,8 @@ class Answer:
         }
         if self.calls.shown:
             return Finish("tool_calls", usage)
+        if self.cut:
+            return Finish("length", usage)
         if limits is None or limits.finish is None:
             return Finish("stop", usage)
         return Finish(limits.finish, usage, limits.stop_sequence)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -36,6 +37,8 @@ from .limits import Limits
 from .sse import SSEResponse
 from .tool_turns import check_dialect, open_turn, park, release_parked
 from .turn import Ask, Result, TurnContext
+
+log = logging.getLogger(__name__)
 
 W = TypeVar("W")
 
@@ -206,23 +209,35 @@ async def _collect(
     answer: Answer,
     pooled: bool,
 ) -> Result:
-    """The whole answer; a stop string or the token limit stops reading early."""
+    """The whole answer; a stop string, the token limit or the buffer limit stops it early.
+
+    Past ANSWER_BUFFER_MB (millions of characters) the answer ends as if a token limit
+    had been reached (`finish_reason: "length"`): an upstream that never stops must not
+    grow the process without bound (docs: README, Errors).
+    """
+    limit = request.app[keys.config_key].answer_buffer_chars
     try:
         for batch in early:
             answer.take(batch)
-        if not answer.done:
+        if not answer.done and answer.buffered <= limit:
             async for batch in events:
                 answer.take(batch)
-                if answer.done:
+                if answer.done or answer.buffered > limit:
                     break
     except UpstreamError as exc:
         upstream_failed(request.app, exc)
         raise upstream_api_error(request.app, exc, pooled) from exc
     answer.flush()
+    if answer.buffered > limit and not answer.done:
+        answer.cut = True
+        log.warning("a non-streamed answer reached ANSWER_BUFFER_MB and was cut there")
     if answer.empty:
         raise _empty_response()
     finish = answer.finish(turn)
     content = "".join(answer.content)
+    if answer.cut:
+        # The last read may have crossed the limit by a lot: the answer stops at it.
+        content = content[: max(0, limit - sum(map(len, answer.reasoning)))]
     if ask.structured is not None and finish.reason == "stop":
         # A cut answer ("length") is returned as it is, as OpenAI does.
         content = extract(content, ask.structured)
