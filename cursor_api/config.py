@@ -67,6 +67,10 @@ class Config:
     upstream_protocol: Dialect = "agent"
     cursor_web_url: str = "https://www.cursor.com"
     request_body_limit_mb: float = 2
+    # Images of one request (VISION_ABILITY base64/all): each, all together, how many.
+    image_max_mb: float = 5
+    images_total_max_mb: float = 16
+    images_max_count: int = 10
     # The most text (millions of characters) a non-streamed answer is collected to.
     answer_buffer_mb: float = 4
     request_logs_limit: int = 1000
@@ -182,6 +186,9 @@ class Config:
             cursor_web_url=r.url("CURSOR_WEB_URL", "https://www.cursor.com"),
             request_body_limit_mb=r.number("REQUEST_BODY_LIMIT_MB", 2, low=0.001),
             answer_buffer_mb=r.number("ANSWER_BUFFER_MB", 4, low=0.001),
+            image_max_mb=r.number("IMAGE_MAX_MB", 5, low=0.001),
+            images_total_max_mb=r.number("IMAGES_TOTAL_MAX_MB", 16, low=0.001),
+            images_max_count=r.integer("IMAGES_MAX_COUNT", 10, low=1, high=1000),
             request_logs_limit=r.integer("REQUEST_LOGS_LIMIT", 1000, low=1, high=1_000_000),
             request_logs_unverified_limit=r.integer(
                 "REQUEST_LOGS_UNVERIFIED_LIMIT", 100, low=1, high=1_000_000

@@ -350,7 +350,9 @@ class ImageLoader:
         session: aiohttp.ClientSession,
         ability: VisionAbility,
         *,
-        max_bytes: int = 20 * 1024 * 1024,
+        max_bytes: int = 5 * 1024 * 1024,
+        max_total: int = 16 * 1024 * 1024,
+        max_count: int = 10,
         timeout: float = 15.0,
         allow_private: bool = False,
         is_allowed: AddressCheck | None = None,
@@ -359,6 +361,11 @@ class ImageLoader:
         self.session = session
         self.ability = ability
         self.max_bytes = max_bytes
+        self.max_total = max_total
+        self.max_count = max_count
+        # What this request's images have taken so far (one loader per request).
+        self.count = 0
+        self.total = 0
         self.timeout = timeout
         if is_allowed is None:
             is_allowed = _allow_all if allow_private else is_public_address
@@ -369,15 +376,20 @@ class ImageLoader:
         """The checked image, or None when VISION_ABILITY=none drops images."""
         if self.ability == "none":
             return None
+        if self.count >= self.max_count:
+            raise _error(
+                f"more than {self.max_count} images in one request (IMAGES_MAX_COUNT): send fewer"
+            )
         scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
         if scheme == "data":
+            # Checked on the base64 length, before anything is decoded.
+            self._check_size((len(url) - url.find(",") - 1) * 3 // 4)
             try:
                 data = parse_data_url(url)
             except ImageProblem as exc:
                 raise _error(str(exc)) from None
-            if len(data) > self.max_bytes:
-                raise _error(f"image larger than {self.max_bytes} bytes")
-            return self._image(data, None)
+            self._check_size(len(data))
+            return self._taken(self._image(data, None))
         if scheme not in ("http", "https"):
             raise _error(
                 "image_url must be a data:image/...;base64, URL"
@@ -393,7 +405,22 @@ class ImageLoader:
                 data, content_type = await self._fetch(url)
         except TimeoutError:
             raise _error(f"fetching the image timed out after {self.timeout:g}s") from None
-        return self._image(data, content_type)
+        return self._taken(self._image(data, content_type))
+
+    def _check_size(self, size: int) -> None:
+        """Refuse an image over the per-image cap or over what the request has left."""
+        if size > self.max_bytes:
+            raise _error(f"image larger than {self.max_bytes} bytes (IMAGE_MAX_MB)")
+        if self.total + size > self.max_total:
+            raise _error(
+                f"the images of this request come to more than {self.max_total} bytes "
+                "(IMAGES_TOTAL_MAX_MB): send fewer or smaller images"
+            )
+
+    def _taken(self, image: Image) -> Image:
+        self.count += 1
+        self.total += len(image.data)
+        return image
 
     def _image(self, data: bytes, content_type: str | None) -> Image:
         try:
@@ -490,14 +517,13 @@ class ImageLoader:
         return addresses
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.max_bytes
-        if resp.content_length is not None and resp.content_length > limit:
-            raise _error(f"image larger than {limit} bytes (Content-Length {resp.content_length})")
+        """The body, refused as soon as it is known to pass a cap (Content-Length or bytes read)."""
+        if resp.content_length is not None:
+            self._check_size(resp.content_length)
         body = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             body += chunk
-            if len(body) > limit:
-                raise _error(f"image larger than {limit} bytes")
+            self._check_size(len(body))
         return bytes(body)
 
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 W = TypeVar("W")
 
 MODEL_LOG_LIMIT = 200
+MIB = 1024 * 1024
 
 # The log entry's error for a client that hung up (status CLIENT_GONE).
 DISCONNECTED = "client disconnected"
@@ -140,7 +141,14 @@ async def _serve(
             param="model",
         )
     entry.upstream_model = upstream_model
-    loader = ImageLoader(app[keys.upstream_key].session, settings.vision_ability)
+    config = app[keys.config_key]
+    loader = ImageLoader(
+        app[keys.upstream_key].session,
+        settings.vision_ability,
+        max_bytes=int(config.image_max_mb * MIB),
+        max_total=int(config.images_total_max_mb * MIB),
+        max_count=config.images_max_count,
+    )
     context = TurnContext(
         default_instructions=app[keys.config_key].default_instructions,
         load_image=loader.load,
