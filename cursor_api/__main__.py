@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiohttp import web
 from dotenv import load_dotenv
@@ -26,6 +26,9 @@ from .drain import CUT_WAIT_S
 from .listener import listen
 from .routes.admin import share_file
 from .token_files import TokenFileError
+
+if TYPE_CHECKING:
+    from .fake_h2 import FakeServer
 
 log = logging.getLogger("cursor_api")
 
@@ -155,11 +158,11 @@ async def serve(config: Config, *, demo: bool = False) -> None:
         await _serve(config)
         return
     with tempfile.TemporaryDirectory(prefix=f"{DEMO_PREFIX}{os.getpid()}-") as folder:
-        config, demo_runner = await start_demo(config, Path(folder))
+        config, demo_server = await start_demo(config, Path(folder))
         try:
             await _serve(config, demo=True)
         finally:
-            await demo_runner.cleanup()
+            await demo_server.close()
 
 
 async def _serve(config: Config, *, demo: bool = False) -> None:
@@ -204,17 +207,19 @@ async def _serve(config: Config, *, demo: bool = False) -> None:
         await runner.cleanup()
 
 
-async def start_demo(config: Config, folder: Path) -> tuple[Config, web.AppRunner]:
-    """Start the fake upstream on a free loopback port and point the config at it."""
+async def start_demo(config: Config, folder: Path) -> tuple[Config, FakeServer]:
+    """Start the fake upstream on a free loopback port and point the config at it.
+
+    It answers the agent dialect's `Run` over h2c and everything else over HTTP/1.1 on
+    the same port, so `AGENT_TRANSPORT` can be tried either way.
+    """
+    from .fake_h2 import FakeServer
     from .fake_upstream import FakeUpstream, make_token
 
     _remove_stale_demo_folders(folder.parent)
-    fake = FakeUpstream()
-    runner = web.AppRunner(fake.app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    server = FakeServer(FakeUpstream())
+    url = await server.start()
+    port = int(url.rsplit(":", 1)[1])
     (folder / ".token").write_text(f"demo::{make_token()}\n")
     config = config.replace(
         upstream_url=f"http://127.0.0.1:{port}",
@@ -226,7 +231,7 @@ async def start_demo(config: Config, folder: Path) -> tuple[Config, web.AppRunne
     _announcer(config)(
         f"demo: fake Cursor upstream on http://127.0.0.1:{port}, token files in {folder}"
     )
-    return config, runner
+    return config, server
 
 
 def _remove_stale_demo_folders(parent: Path) -> None:

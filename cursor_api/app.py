@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -31,6 +32,7 @@ from .tokens import TokenStore
 from .upstream.client import UpstreamClient
 from .upstream.client_version import InstallScriptVersion
 from .upstream.dialects import make_dialect
+from .upstream.h2pool import tls_context
 from .upstream.types import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,10 @@ async def _parked_runs(app: web.Application) -> AsyncIterator[None]:
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
     """One ClientSession for the app's life; no total timeout (streams run long)."""
     config = app[keys.config_key]
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
+    ssl: ssl_module.SSLContext | bool = True
+    if config.upstream_ca_file:
+        ssl = tls_context(config.upstream_ca_file)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ssl=ssl)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.upstream_timeout_s)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, auto_decompress=True
@@ -135,6 +140,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
             follow.cancel()
             with suppress(asyncio.CancelledError):
                 await follow
+        await client.close()
 
 
 async def _follow_client_version(

@@ -92,6 +92,11 @@ class Config:
     # Agent dialect user-message mode (docs/agent-protocol.md §11.2): "agent" is what
     # cursor-agent sends; "ask" is the read-only mode some clients use.
     agent_mode: Literal["agent", "ask"] = "agent"
+    # Agent dialect transport: HTTP/2 `Run`, RunSSE + BidiAppend over HTTP/1.1, or
+    # HTTP/2 first with the fallback remembered per host (docs/agent-transport.md §5).
+    agent_transport: Literal["auto", "http2", "http1"] = "auto"
+    # Extra CA certificates (PEM) trusted for the upstream, e.g. a local TLS proxy's.
+    upstream_ca_file: str = ""
     # Failover: how many pool tokens one request may try before giving up.
     max_token_tries: int = 3
     models_refresh_s: float = 1800.0
@@ -203,6 +208,10 @@ class Config:
             agent_silence_s=r.number("AGENT_SILENCE_S", 30, low=0.1),
             stream_idle_s=r.number("STREAM_IDLE_S", 60, low=0.1),
             agent_mode=r.choice("AGENT_MODE", "agent", ("agent", "ask")),  # type: ignore[arg-type]
+            agent_transport=r.choice(  # type: ignore[arg-type]
+                "AGENT_TRANSPORT", "auto", ("auto", "http2", "http1")
+            ),
+            upstream_ca_file=r.file("UPSTREAM_CA_FILE"),
             max_token_tries=r.integer("MAX_TOKEN_TRIES", 3, low=1, high=100),
             models_refresh_s=r.number("MODELS_REFRESH_S", 1800, low=1),
             tool_result_timeout_s=r.number("TOOL_RESULT_TIMEOUT_S", 300, low=0.1),
@@ -289,6 +298,12 @@ class _Reader:
         value = self.text(name, default) or default
         if not all(" " <= ch <= "~" for ch in value):
             raise ConfigError(f"{name}={value!r} may hold only printable ASCII characters")
+        return value
+
+    def file(self, name: str) -> str:
+        value = self.text(name, "")
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{name}={value!r} is not a readable file (a PEM bundle of CAs)")
         return value
 
     def host(self, name: str) -> str:

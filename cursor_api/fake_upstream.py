@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -491,30 +491,12 @@ class FakeUpstream:
         seen = Seen(request.path, CIMultiDict(request.headers), token, None)
         self.seen.append(seen)
         scenario = self.scenario_for(token)
-        texts = fixture_texts(scenario.raw) if scenario.raw is not None else list(scenario.texts)
-
-        frames = _agent_frames(scenario, texts)
+        frames = agent_frames(scenario)
 
         async def converse(resp: web.StreamResponse) -> None:
-            first = await self._next_message(run, "run_request")
-            if first is None:
-                return
-            if first.WhichOneof("message") != "run_request":
-                self.problems.append(f"{RUN_PATH}: append 0 is not a run_request")
-                return
-            run.run_request = first.run_request
-            seen.message = first.run_request
-            seen.chat = _agent_view(first.run_request)
-            await self._demands(run, resp, scenario, seen)
-            resumed = transcript_results(first.run_request.action.user_message_action)
-            if resumed:
-                frames[:] = _agent_frames(scenario, ["The tool said: ", " | ".join(resumed)])
-            elif scenario.tool_calls:
-                results = await self._tool_calls(run, resp, scenario)
-                if results is None:
-                    await asyncio.sleep(3600)  # stalled, as a real server would
-                elif results:
-                    frames[:] = _agent_frames(scenario, ["The tool said: ", " | ".join(results)])
+            replaced = await self.converse(run, resp, scenario, seen)
+            if replaced is not None:
+                frames[:] = replaced
 
         try:
             return await self._play(
@@ -531,6 +513,32 @@ class FakeUpstream:
             run.finished = True
             if run.pending:
                 self.problems.append(f"{RUN_PATH}: append seqno gap before {sorted(run.pending)}")
+
+    async def converse(
+        self, run: AgentRun, resp: Writer, scenario: Scenario, seen: Seen
+    ) -> list[bytes] | None:
+        """Take the run request (the first client message), make the scenario's demands
+        and tool calls; the answer frames when tool results replace the scripted ones."""
+        first = await self._next_message(run, "run_request")
+        if first is None:
+            return None
+        if first.WhichOneof("message") != "run_request":
+            self.problems.append(f"{seen.path}: the first client message is not a run_request")
+            return None
+        run.run_request = first.run_request
+        seen.message = first.run_request
+        seen.chat = _agent_view(first.run_request)
+        await self._demands(run, resp, scenario, seen)
+        resumed = transcript_results(first.run_request.action.user_message_action)
+        if resumed:
+            return agent_frames(scenario, ["The tool said: ", " | ".join(resumed)])
+        if scenario.tool_calls:
+            results = await self._tool_calls(run, resp, scenario)
+            if results is None:
+                await asyncio.sleep(3600)  # stalled, as a real server would
+            elif results:
+                return agent_frames(scenario, ["The tool said: ", " | ".join(results)])
+        return None
 
     async def _next_message(self, run: AgentRun, waiting_for: str) -> ag.AgentClientMessage | None:
         """The next non-heartbeat client message; None (and `stalled_on`) on time-out."""
@@ -550,7 +558,7 @@ class FakeUpstream:
                 return message
 
     async def _tool_calls(
-        self, run: AgentRun, resp: web.StreamResponse, scenario: Scenario
+        self, run: AgentRun, resp: Writer, scenario: Scenario
     ) -> list[str] | None:
         """Make the scripted calls, then wait for every reply; the successful results'
         texts, or None when a reply never came."""
@@ -574,9 +582,7 @@ class FakeUpstream:
             results.extend(result_texts(reply))
         return results
 
-    async def _demands(
-        self, run: AgentRun, resp: web.StreamResponse, scenario: Scenario, seen: Seen
-    ) -> None:
+    async def _demands(self, run: AgentRun, resp: Writer, scenario: Scenario, seen: Seen) -> None:
         """Ask what a real server asks, and wait for each answer."""
         state = run.run_request.conversation_state if run.run_request else None
         blob_ids = list(state.root_prompt_messages_json) if state is not None else []
@@ -948,6 +954,24 @@ class FakeUpstream:
 
 def _access_token(sub: str, now: float, ttl_s: float) -> str:
     return make_token(sub, now=now, ttl_s=ttl_s)
+
+
+class Writer(Protocol):
+    """Where the fake writes an answer's frames: an aiohttp response or an HTTP/2 stream."""
+
+    async def write(self, data: bytes) -> None: ...
+
+
+def agent_frames(scenario: Scenario, texts: Sequence[str] | None = None) -> list[bytes]:
+    """The scenario's agent answer (its texts, a fixture's, or `texts`) as frames."""
+    if texts is None:
+        texts = fixture_texts(scenario.raw) if scenario.raw is not None else scenario.texts
+    return _agent_frames(scenario, texts)
+
+
+def agent_heartbeat(scenario: Scenario) -> bytes:
+    """A server heartbeat frame."""
+    return _update(scenario, heartbeat=ag.HeartbeatUpdate())
 
 
 def _jwt_sub(token: str) -> str | None:

@@ -18,29 +18,14 @@ import aiohttp
 from ..config import AUTO_CLIENT_VERSION, DEFAULT_CLIENT_VERSION, Config
 from .connect import parse_error_body
 from .errors import UpstreamError
+from .failures import silent as silent  # re-exported: the dialects import it from here
+from .failures import unreachable
+from .h2pool import H2Pool
 
 log = logging.getLogger(__name__)
 
 ERROR_BODY_LIMIT = 64 * 1024
 READ_SIZE = 64 * 1024
-
-
-def unreachable(url: str, exc: BaseException) -> UpstreamError:
-    return UpstreamError(
-        code="unavailable",
-        message=f"cannot reach the Cursor upstream at {url}: {exc or type(exc).__name__}; "
-        "check UPSTREAM_URL / REVERSE_PROXY_HOST and the network",
-        status_override=502,
-    )
-
-
-def silent(url: str, seconds: float) -> UpstreamError:
-    return UpstreamError(
-        code="deadline_exceeded",
-        message=f"the Cursor upstream at {url} sent nothing within {seconds:g} s "
-        "(UPSTREAM_TIMEOUT_S)",
-        status_override=504,
-    )
 
 
 class UpstreamClient:
@@ -68,6 +53,12 @@ class UpstreamClient:
         else:
             self.base = base
             self.extra_headers = {}
+        # HTTP/2 connections for the agent dialect's Run streams, opened on first use.
+        self.h2 = H2Pool(config.upstream_timeout_s, config.upstream_ca_file or None)
+
+    async def close(self) -> None:
+        """Close the HTTP/2 connections (the session is closed by its owner)."""
+        await self.h2.close()
 
     def url(self, path: str) -> str:
         return self.base + path

@@ -347,9 +347,9 @@ def parse_error_body(status: int, body: bytes, content_type: str | None) -> Upst
         # AWS ALB's answer to HTTP/1.1 sent to an HTTP/2-only target (docs/agent-protocol.md §1).
         return UpstreamError(
             code=ConnectCode.UNAVAILABLE,
-            message="the upstream answered HTTP 464 with an empty body: that host only "
-            "speaks HTTP/2, which this service does not; UPSTREAM_URL is probably wrong "
-            "(use https://api2.cursor.sh) or UPSTREAM_PROTOCOL does not suit it",
+            message="the upstream answered HTTP 464 with an empty body: that host speaks "
+            "only HTTP/2 to this call; use AGENT_TRANSPORT=auto or http2, or an UPSTREAM_URL "
+            "that takes HTTP/1.1 (https://api2.cursor.sh), or an UPSTREAM_PROTOCOL that suits it",
             http_status=status,
             status_override=502,
         )

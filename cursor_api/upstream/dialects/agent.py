@@ -15,9 +15,8 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
-import aiohttp
 from google.protobuf.message import DecodeError
 
 from ...config import Config
@@ -26,9 +25,10 @@ from ...tokens import TokenEntry
 from ..client import UpstreamClient
 from ..connect import ProtocolError, encode_envelope
 from ..errors import UpstreamError
+from ..h2conn import H2Stream, H2Unavailable
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
-from ..stream import ConnectStream, body_events, protocol_error
+from ..stream import ChunkReader, ConnectStream, protocol_error
 from ..types import (
     ChatTurn,
     Event,
@@ -41,6 +41,14 @@ from ..types import (
     Usage,
 )
 from .agent_calls import NO_TOOLS, ToolExecs
+from .agent_h2 import RUN_PATH as RUN_H2_PATH
+from .agent_h2 import (
+    TransportChoice,
+    open_run_stream,
+    origin_of,
+    run_headers,
+    send_message,
+)
 from .agent_tools import tool_definitions, tool_instructions, transcript
 from .base import EventStream, new_uuid
 
@@ -201,12 +209,13 @@ class AgentRun:
                 log.warning("agent heartbeat failed: %s", exc)
                 return
 
-    def events(self, resp: aiohttp.ClientResponse) -> ConnectStream:
-        """Read RunSSE, answer demands, and yield answer events until the turn ends."""
-        return body_events(
+    def events(self, read: ChunkReader, url: str) -> ConnectStream:
+        """Read the answer body (RunSSE's or Run's), answer demands, yield events to the end."""
+        return ConnectStream(
             self.config,
-            resp,
+            read,
             self._handle,
+            url=url,
             idle_s=self.config.agent_silence_s,
             idle_setting="AGENT_SILENCE_S",
             stream_name="agent stream",
@@ -311,6 +320,16 @@ class AgentRun:
         await self.append(ag.AgentClientMessage(interaction_response=response))
 
 
+class H2AgentRun(AgentRun):
+    """A turn over HTTP/2 `Run`: every client message goes on the one open request body."""
+
+    stream: H2Stream
+
+    async def append(self, message: ag.AgentClientMessage) -> None:
+        async with self.append_lock:
+            await send_message(self.stream, message)
+
+
 def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) -> dict[str, str]:
     """CLI-style headers; no checksum is needed on this transport (docs/agent-protocol.md §2)."""
     return {
@@ -327,7 +346,7 @@ def agent_headers(client: UpstreamClient, token: TokenEntry, request_id: str) ->
 
 
 class AgentDialect:
-    """Speaks RunSSE + BidiAppend."""
+    """Speaks `Run` over HTTP/2, or RunSSE + BidiAppend over HTTP/1.1 (AGENT_TRANSPORT)."""
 
     name = "agent"
     counts_tokens = True
@@ -335,9 +354,45 @@ class AgentDialect:
     def __init__(self, client: UpstreamClient, config: Config) -> None:
         self.client = client
         self.config = config
+        self.transports = TransportChoice(config.agent_transport)
 
     @asynccontextmanager
     async def open(self, turn: ChatTurn, token: TokenEntry) -> AsyncIterator[EventStream]:
+        origin = origin_of(self.client.base)
+        async with AsyncExitStack() as stack:
+            events: EventStream | None = None
+            if self.transports.wants_h2(origin):
+                try:
+                    events = await stack.enter_async_context(self._open_h2(turn, token))
+                except H2Unavailable as exc:
+                    if not self.transports.fall_back(origin, exc):
+                        raise
+            if events is None:
+                events = await stack.enter_async_context(self._open_h1(turn, token))
+            yield events
+
+    @asynccontextmanager
+    async def _open_h2(self, turn: ChatTurn, token: TokenEntry) -> AsyncIterator[EventStream]:
+        run = H2AgentRun(self.client, self.config, turn, token)
+        first = build_run_request(turn, self.config, run.blobs).SerializeToString()
+        headers = run_headers(run.headers, run.request_id)
+        run.stream = await open_run_stream(
+            self.client.h2, self.client, headers, encode_envelope(first)
+        )
+        beat = asyncio.get_running_loop().create_task(run.heartbeat())
+        events = run.events(run.stream.read, self.client.url(RUN_H2_PATH))
+        try:
+            yield events
+        finally:
+            beat.cancel()
+            with suppress(asyncio.CancelledError):
+                await beat
+            await events.aclose()
+            # RST_STREAM(CANCEL) unless the answer had ended: the server stops the turn.
+            run.stream.close()
+
+    @asynccontextmanager
+    async def _open_h1(self, turn: ChatTurn, token: TokenEntry) -> AsyncIterator[EventStream]:
         run = AgentRun(self.client, self.config, turn, token)
         body = encode_envelope(ai.BidiRequestId(request_id=turn.request_id).SerializeToString())
         headers = {**run.headers, "content-type": "application/connect+proto"}
@@ -348,7 +403,7 @@ class AgentDialect:
             await run.append(build_run_request(turn, self.config, run.blobs))
             beat = asyncio.get_running_loop().create_task(run.heartbeat())
             try:
-                events = run.events(resp)
+                events = run.events(resp.content.readany, str(resp.url))
                 try:
                     yield events
                 finally:
