@@ -213,6 +213,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.window_changed = asyncio.Event()
         self.closed = False
+        self.pongs: list[bytes] = []  # PING ACKs the client sent back
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -260,8 +261,15 @@ class H2ServerConnection(asyncio.Protocol):
                 exchange.on_reset()
         elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
             self.window_changed.set()
+        elif isinstance(event, h2.events.PingAckReceived):
+            self.pongs.append(event.ping_data or b"")
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.abort()
+
+    def ping(self, data: bytes) -> None:
+        """Send a PING (8 bytes); the client's ACK lands in `pongs`."""
+        self.h2.ping(data)
+        self.flush()
 
     def _request(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id

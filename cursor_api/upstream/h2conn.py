@@ -149,6 +149,11 @@ class H2Stream:
             raise StopAsyncIteration
         return chunk
 
+    @property
+    def buffered(self) -> int:
+        """Received bytes the reader has not taken yet (at most STREAM_WINDOW)."""
+        return sum(len(data) for data, _ in self._chunks)
+
     def read_nowait(self) -> bytes:
         """The next received chunk; b"" when none is waiting (or at the end)."""
         if self._chunks:
@@ -209,6 +214,8 @@ class H2Connection(asyncio.Protocol):
         self.ready: asyncio.Future[None] = loop.create_future()
         self.closed = False  # no new streams: GOAWAY received or connection gone
         self.opened = 0  # streams opened over the connection's life
+        self.failure: UpstreamError | None = None  # why the connection closed, if it failed
+        self._settings_seen = False
         self._window: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
 
@@ -239,6 +246,9 @@ class H2Connection(asyncio.Protocol):
             return
         for event in events:
             self._event(event)
+        if self._settings_seen and not self.ready.done():
+            # Ready only after the whole read: a GOAWAY right behind the SETTINGS wins.
+            self.ready.set_result(None)
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -277,8 +287,8 @@ class H2Connection(asyncio.Protocol):
         elif isinstance(event, h2.events.StreamReset):
             self._reset(event)
         elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
-            if not self.ready.done():
-                self.ready.set_result(None)
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                self._settings_seen = True
             self.wake_senders()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self._goaway(event)
@@ -322,7 +332,8 @@ class H2Connection(asyncio.Protocol):
         if code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED:
             self._refuse(f"it sent GOAWAY({name})")
         else:
-            _settle(self.ready, _broken(f"GOAWAY({name}) at the start of the connection"))
+            self.failure = self.failure or _broken(f"the server went away (GOAWAY {name})")
+            _settle(self.ready, self.failure)
         for stream_id, stream in list(self.streams.items()):
             if code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED:
                 stream.fail(_unavailable(f"it sent GOAWAY({name})"))
@@ -337,7 +348,7 @@ class H2Connection(asyncio.Protocol):
                 )
             else:
                 stream.fail(
-                    _broken(f"the server closed the connection (GOAWAY {name}) mid-answer; retry")
+                    _broken(f"the server went away (GOAWAY {name}); send the request again")
                 )
         self.streams.clear()
         if self.transport is not None:
@@ -345,12 +356,14 @@ class H2Connection(asyncio.Protocol):
 
     def _refuse(self, what: str) -> None:
         self.closed = True
-        _settle(self.ready, _unavailable(what))
+        self.failure = self.failure or _unavailable(what)
+        _settle(self.ready, self.failure)
         if self.transport is not None:
             self.transport.close()
 
     def _lose(self, error: UpstreamError) -> None:
         self.closed = True
+        self.failure = self.failure or error
         streams = list(self.streams.values())
         self.streams.clear()
         for stream in streams:

@@ -41,6 +41,7 @@ class H2Pool:
         self._tls = tls_context(ca_file, ["h2"])
         self._conns: dict[str, list[H2Connection]] = {}
         self._connecting: dict[str, asyncio.Task[H2Connection]] = {}
+        self.dials = 0  # connection attempts, successful or not
         self.connects = 0  # connections opened, for tests and the bench
 
     def connections(self, origin: str) -> list[H2Connection]:
@@ -78,6 +79,9 @@ class H2Pool:
             conn = await asyncio.shield(task)
             if conn.has_room():
                 return conn.open_stream(request), conn
+            if conn.closed and conn.failure is not None:
+                # Closed as soon as it opened (e.g. GOAWAY(HTTP_1_1_REQUIRED)): no retry loop.
+                raise conn.failure
 
     async def _connect(self, origin: str) -> H2Connection:
         try:
@@ -91,6 +95,7 @@ class H2Pool:
         host = parts.hostname or ""
         port = parts.port or (443 if tls else 80)
         loop = asyncio.get_running_loop()
+        self.dials += 1
         try:
             async with asyncio.timeout(self.timeout):
                 _, conn = await loop.create_connection(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..client import UpstreamClient
@@ -41,8 +42,9 @@ def origin_of(base: str) -> str:
 class TransportChoice:
     """AGENT_TRANSPORT, and what `auto` learned: hosts that cannot do HTTP/2, until when."""
 
-    def __init__(self, setting: str) -> None:
+    def __init__(self, setting: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.setting = setting
+        self._clock = clock
         self._http1_until: dict[str, float] = {}
 
     def wants_h2(self, origin: str) -> bool:
@@ -51,7 +53,7 @@ class TransportChoice:
         until = self._http1_until.get(origin)
         if until is None:
             return True
-        if time.monotonic() < until:
+        if self._clock() < until:
             return False
         del self._http1_until[origin]
         return True
@@ -64,7 +66,7 @@ class TransportChoice:
             log.warning(
                 "%s: %s; using HTTP/1.1 for the next %d minutes", origin, error, FALLBACK_S // 60
             )
-        self._http1_until[origin] = time.monotonic() + FALLBACK_S
+        self._http1_until[origin] = self._clock() + FALLBACK_S
         return True
 
 
