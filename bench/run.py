@@ -46,6 +46,15 @@ from cursor_api.upstream.dialects import make_dialect  # noqa: E402
 from cursor_api.upstream.types import ChatTurn, Message, Text  # noqa: E402
 
 NAN = float("nan")
+# Bench dialect names: the agent dialect is measured over each transport.
+AGENT_TRANSPORTS = {"agent": "http1", "agent-h2": "http2"}
+
+
+def wire_dialect(name: str) -> str:
+    """UPSTREAM_PROTOCOL for a bench dialect name."""
+    return "agent" if name in AGENT_TRANSPORTS else name
+
+
 FRAMES = 100
 FRAME_TEXT = [f"{i:05d} " for i in range(FRAMES)]  # 6 bytes each
 EXPECTED = "".join(FRAME_TEXT)
@@ -117,7 +126,7 @@ class Cell:
     @property
     def name(self) -> str:
         spacing = "5ms" if self.delay else "b2b"
-        return f"{self.dialect:7} C={self.concurrency:<3} R={self.requests:<4} {spacing}"
+        return f"{self.dialect:8} C={self.concurrency:<3} R={self.requests:<4} {spacing}"
 
 
 @dataclass
@@ -215,7 +224,12 @@ def direct_call(
     session: aiohttp.ClientSession, upstream: str, dialect_name: str, token: str
 ) -> Callable[[], Awaitable[tuple[float, str]]]:
     """The same turn asked of the fake directly with our dialect client (no HTTP proxy hop)."""
-    config = Config(auth_token="x", upstream_url=upstream, upstream_protocol=dialect_name)  # type: ignore[arg-type]
+    config = Config(
+        auth_token="x",
+        upstream_url=upstream,
+        upstream_protocol=wire_dialect(dialect_name),  # type: ignore[arg-type]
+        agent_transport=AGENT_TRANSPORTS.get(dialect_name, "auto"),  # type: ignore[arg-type]
+    )
     dialect = make_dialect(UpstreamClient(session, config), config)
     entry = TokenEntry(token, checksum.generate(int(time.time() * 1000)))
 
@@ -247,14 +261,18 @@ def direct_call(
 def start_fake(port: int, delay: float) -> subprocess.Popen[bytes]:
     """The fake upstream, listening before it returns: the service's start-up asks it
     for the model list."""
+    # FakeServer: HTTP/1.1 and h2c (the agent dialect's `Run`) on the one port.
     code = (
-        "import asyncio,sys\n"
-        "from aiohttp import web\n"
+        "import asyncio\n"
+        "from cursor_api.fake_h2 import FakeServer\n"
         "from cursor_api.fake_upstream import FakeUpstream, Scenario\n"
         f"texts=[f'{{i:05d}} ' for i in range({FRAMES})]\n"
         f"fake=FakeUpstream(scenario=Scenario(texts=texts, delay={delay}, coalesce={not delay},"
         " prompt=None))\n"
-        f"web.run_app(fake.app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
+        "async def main():\n"
+        f"    await FakeServer(fake).start(port={port})\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
     )
     fake = subprocess.Popen([*pin(OTHER_CPUS), sys.executable, "-c", code], cwd=ROOT)
     try:
@@ -282,7 +300,8 @@ def start_service(
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "UPSTREAM_URL": upstream,
-        "UPSTREAM_PROTOCOL": dialect,
+        "UPSTREAM_PROTOCOL": wire_dialect(dialect),
+        "AGENT_TRANSPORT": AGENT_TRANSPORTS.get(dialect, "auto"),
         "TOKEN_FILE": str(folder / ".token"),
         "TOKEN_LIST_FILE": str(folder / ".token-list"),
         "CONFIG_FILE": str(folder / ".config.json"),
@@ -329,6 +348,12 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
                 port,
                 start_service(port, upstream, cell.dialect, base_folder, token, baseline),
             )
+        if cell.dialect == "agent-h2":
+            # The agent dialect over HTTP/1.1 in the same rounds: the HTTP/2 target's ratio.
+            port = free_port()
+            h1_folder = folder / "h1"
+            h1_folder.mkdir(exist_ok=True)
+            others["h1"] = (port, start_service(port, upstream, "agent", h1_folder, token))
     rounds = 5 if others else 1
     # The others' CPU per request is an average, not a distribution: half the
     # requests do, and keep the whole matrix within five minutes.
@@ -347,8 +372,11 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
             direct = direct_call(session, upstream, cell.dialect, token)
             through = {
                 name: proxied_call(session, f"http://127.0.0.1:{port}/v1/chat/completions")
-                if name == "baseline"
-                else direct_call(session, f"http://127.0.0.1:{port}", cell.dialect, token)
+                if name in ("baseline", "h1")
+                # The floors relay HTTP/1.1 only: their clients speak the agent dialect so.
+                else direct_call(
+                    session, f"http://127.0.0.1:{port}", wire_dialect(cell.dialect), token
+                )
                 for name, (port, _) in others.items()
             }
             await load(2, 4, proxied)  # warm up every path
@@ -390,7 +418,7 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
         "cpu_ms_per_req": cpu * 1000 / requests,
         **{
             f"{name}_cpu_ms_per_req": other_cpu.get(name, NAN) * 1000 / (other_requests * rounds)
-            for name in ("relay", "splice", "baseline")
+            for name in ("relay", "splice", "baseline", "h1")
         },
         "idle_rss_mb": idle_rss,
         "peak_rss_mb": peak_rss,
@@ -400,13 +428,13 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
     }
 
 
-async def open_streams(folder: Path, streams: int) -> dict[str, float]:
+async def open_streams(folder: Path, streams: int, dialect: str = "legacy") -> dict[str, float]:
     """RSS of the service with `streams` slow streams open at once."""
     fake_port, service_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{fake_port}"
     token = make_token("auth0|user_bench")
     fake = start_fake(fake_port, 0.02)  # 100 frames, 2 s per stream
-    service = start_service(service_port, upstream, "legacy", folder, token)
+    service = start_service(service_port, upstream, dialect, folder, token)
     try:
         wait_port(service_port)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -454,7 +482,7 @@ def table(rows: list[dict[str, object]], baseline: bool = False) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="C=1/R=20 and C=20/R=100 only")
-    parser.add_argument("--dialects", default="legacy,agent")
+    parser.add_argument("--dialects", default="legacy,agent,agent-h2")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument(
         "--only", default="", help="run only cells whose name contains each word, e.g. 'C=1 5ms'"
@@ -483,14 +511,31 @@ async def main() -> None:
             print(f"  {cell.name} …", file=sys.stderr, flush=True)
             rows.append(await run_cell(cell, Path(tmp), args.baseline))
         streams = None if args.no_streams else await open_streams(Path(tmp), 200)
+        turns = None if args.no_streams else await open_streams(Path(tmp), 200, "agent-h2")
     print(table(rows, args.baseline is not None))
+    for r in rows:
+        h2, h1 = r["cpu_ms_per_req"], r.get("h1_cpu_ms_per_req")
+        if isinstance(h1, float) and h1 == h1 and isinstance(h2, float):
+            print(
+                f"\n{r['cell']}: CPU ms/turn over HTTP/2 {h2:.2f}, over HTTP/1.1 {h1:.2f} "
+                f"in the same rounds: {h2 / h1:.2f}x"
+            )
     if streams is not None:
         print(
             f"\n200 open streams: RSS idle {streams['idle']:.1f} MB, "
             f"peak {streams['peak']:.1f} MB, errors {streams['errors']}, lost {streams['lost']}"
         )
+    if turns is not None:
+        per_turn = (turns["peak"] - turns["idle"]) * 1024 / 200
+        print(
+            f"200 open agent turns over one HTTP/2 connection: RSS idle {turns['idle']:.1f} MB, "
+            f"peak {turns['peak']:.1f} MB ({per_turn:.0f} KB per open turn), "
+            f"errors {turns['errors']}, lost {turns['lost']}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "streams": streams}, indent=2))
+        args.json.write_text(
+            json.dumps({"rows": rows, "streams": streams, "agent_h2_turns": turns}, indent=2)
+        )
 
 
 if __name__ == "__main__":
