@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .chat_params import Params, parse_params
+from .core.turn import TurnContext
 from .errors import bad_request
 from .structured import instructions as format_instructions
 from .tool_request import ToolRequest, check_tool_results, parse_tool_calls, parse_tool_fields
@@ -272,3 +273,23 @@ def _bubble() -> str:
 
 def _empty(role: Literal["user", "assistant"]) -> Message:
     return Message(role, "", _bubble())
+
+
+async def turn_of(
+    model: str,
+    system: str,
+    messages: list[InMessage],
+    tools: ToolRequest,
+    context: TurnContext,
+) -> ChatTurn:
+    """The turn of a front-end that keeps its system text apart (Messages, Responses):
+    that text leads, as a system message, then the conversation."""
+    if system:
+        messages = [InMessage(role="system", texts=[system]), *messages]
+    return await build_turn(
+        ChatRequest(model=model, messages=messages, tools=tools),
+        default_instructions=context.default_instructions,
+        load_image=context.load_image,
+        long_context=context.long_context,
+        slow_pool=context.slow_pool,
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..chat_request import ChatRequest, InMessage, build_turn
+from ..chat_request import turn_of
 from ..core.sse import event
 from ..core.turn import Ask, Cited, Finish, FinishReason, Result, TurnContext
 from ..errors import ApiError
@@ -220,19 +220,7 @@ class AnthropicMessages:
     async def turn(self, ask: Ask[MessagesRequest], context: TurnContext) -> ChatTurn:
         wire = ask.wire
         # The system text leads; role "system" messages among the turns follow it.
-        messages = list(wire.messages)
-        if wire.system:
-            messages.insert(0, _system_message(wire.system))
-        chat = ChatRequest(
-            model=wire.model, messages=messages, stream=wire.stream, tools=wire.tools
-        )
-        return await build_turn(
-            chat,
-            default_instructions=context.default_instructions,
-            load_image=context.load_image,
-            long_context=context.long_context,
-            slow_pool=context.slow_pool,
-        )
+        return await turn_of(wire.model, wire.system, wire.messages, wire.tools, context)
 
     def renderer(self, ask: Ask[MessagesRequest], settings: Settings) -> MessagesRenderer:
         wire = ask.wire
@@ -282,10 +270,6 @@ def _input(call: ToolCall) -> Any:
         return json.loads(call.arguments)
     except ValueError:
         return {}
-
-
-def _system_message(text: str) -> InMessage:
-    return InMessage(role="system", texts=[text])
 
 
 FRONT_END = AnthropicMessages()

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..chat_request import ChatRequest, InMessage, build_turn
+from ..chat_request import turn_of
 from ..core.response_store import ResponseStore
 from ..core.sse import event
 from ..core.turn import Ask, Cited, Finish, Result, TurnContext
@@ -351,18 +351,7 @@ class OpenAIResponses:
                 )
             wire.input = [*earlier.items, *wire.input]
         messages = input_messages(wire.input, wire.namespaced)
-        if wire.instructions:
-            messages.insert(0, InMessage(role="system", texts=[wire.instructions]))
-        chat = ChatRequest(
-            model=wire.model, messages=messages, stream=wire.stream, tools=wire.tools
-        )
-        return await build_turn(
-            chat,
-            default_instructions=context.default_instructions,
-            load_image=context.load_image,
-            long_context=context.long_context,
-            slow_pool=context.slow_pool,
-        )
+        return await turn_of(wire.model, wire.instructions, messages, wire.tools, context)
 
     def renderer(self, ask: Ask[ResponsesRequest], settings: Settings) -> ResponsesRenderer:
         return ResponsesRenderer(ask.wire, ask.model, self.store)
