@@ -26,7 +26,8 @@ from cursor_api.fake_h2 import FakeServer, H2Options
 from cursor_api.fake_h2_run import H2Exchange
 from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload
 from cursor_api.upstream.dialects.agent_h2 import FALLBACK_S, TransportChoice
-from cursor_api.upstream.h2conn import STREAM_WINDOW, H2Unavailable
+from cursor_api.upstream.h2conn import STREAM_WINDOW
+from cursor_api.upstream.h2errors import H2Unavailable
 from cursor_api.upstream.h2pool import H2Pool
 
 from . import rawhttp

@@ -1,19 +1,17 @@
 """One HTTP/2 connection to the upstream: hyper-h2's state machine under our asyncio protocol.
 
 h2 is sans-IO: it turns bytes into events and calls into bytes, and we own the socket.
-Each request is an `H2Stream`. The DATA it receives waits in a deque until its reader
-takes it, and only then is that much flow-control window given back to the server, so
-a reader that stops (a slow client) holds at most STREAM_WINDOW bytes in memory and the
-server simply stops sending on that stream (docs/agent-transport.md §3).
+Each request is an `H2Stream` (h2stream.py), which holds its unread DATA and gives the
+window back as its reader takes it; a reset or GOAWAY becomes an error in h2errors.py.
+This module keeps the connection's life (preface, SETTINGS, GOAWAY, loss) and sends
+request bodies as the server's windows and the socket allow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Sequence
-from typing import TypeVar, cast
+from typing import cast
 
 import h2.config
 import h2.connection
@@ -23,6 +21,8 @@ import h2.exceptions
 import h2.settings
 
 from .errors import UpstreamError
+from .h2errors import broken, error_name, goaway_error, reset_error, unavailable
+from .h2stream import H2Stream, Headers, settle
 
 log = logging.getLogger(__name__)
 
@@ -31,164 +31,6 @@ STREAM_WINDOW = 256 * 1024
 # The connection's receive window: room for many streams' unread data at once.
 CONNECTION_WINDOW = 16 * 1024 * 1024
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-Headers = Sequence[tuple[bytes, bytes]]
-_T = TypeVar("_T")
-
-
-class H2Unavailable(UpstreamError):
-    """HTTP/2 cannot be used with this upstream (AGENT_TRANSPORT=auto falls back)."""
-
-
-class StreamRefused(UpstreamError):
-    """The server did not process this stream (GOAWAY below it, REFUSED_STREAM): retryable."""
-
-
-def _error_name(code: int) -> str:
-    try:
-        return h2.errors.ErrorCodes(code).name
-    except ValueError:
-        return f"0x{code:x}"
-
-
-def _unavailable(what: str) -> H2Unavailable:
-    return H2Unavailable(
-        code="unavailable",
-        message=f"the upstream does not speak HTTP/2: {what}; "
-        "AGENT_TRANSPORT=auto falls back to HTTP/1.1 (RunSSE + BidiAppend)",
-        status_override=502,
-    )
-
-
-def _broken(what: str) -> UpstreamError:
-    return UpstreamError(
-        code="unavailable",
-        message=f"the Cursor upstream's HTTP/2 connection broke mid-answer: {what}",
-        status_override=502,
-    )
-
-
-def _settle(future: asyncio.Future[_T], error: BaseException) -> None:
-    """Fail `future` unless it is settled; marked retrieved, since nobody may await it."""
-    if not future.done():
-        future.set_exception(error)
-        future.exception()
-
-
-class H2Stream:
-    """One request/response exchange: write the body, read the answer's DATA chunks.
-
-    `async for chunk in stream` yields the body as it arrives and stops at its end;
-    a reset or a lost connection raises UpstreamError. `close()` resets the stream if
-    the answer has not ended, so the server stops working on it.
-    """
-
-    __slots__ = (
-        "_chunks",
-        "_conn",
-        "_error",
-        "_waiter",
-        "ended",
-        "headers",
-        "local_closed",
-        "stream_id",
-    )
-
-    def __init__(self, conn: H2Connection, stream_id: int) -> None:
-        self._conn = conn
-        self.stream_id = stream_id
-        loop = asyncio.get_running_loop()
-        self.headers: asyncio.Future[Headers] = loop.create_future()
-        self._chunks: deque[tuple[bytes, int]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._error: UpstreamError | None = None
-        self.ended = False
-        self.local_closed = False
-
-    # -- fed by the connection ------------------------------------------------------
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def on_headers(self, headers: Headers) -> None:
-        if not self.headers.done():
-            self.headers.set_result(headers)
-
-    def on_data(self, data: bytes, flow_controlled: int) -> None:
-        if not data:
-            # Padding or an empty frame: nothing to read, the window goes straight back.
-            self._conn.acknowledge(self.stream_id, flow_controlled)
-            return
-        self._chunks.append((data, flow_controlled))
-        self._wake()
-
-    def on_end(self) -> None:
-        self.ended = True
-        _settle(self.headers, _broken("the stream ended without response headers"))
-        self._wake()
-
-    def fail(self, error: UpstreamError) -> None:
-        """The stream is dead (reset, GOAWAY, connection lost): readers and writers get `error`."""
-        if self._error is None and not self.ended:
-            self._error = error
-        # Whether or not anyone awaits the headers, readers see `error` through read().
-        _settle(self.headers, error)
-        self._wake()
-        self._conn.wake_senders()
-
-    # -- the reader ------------------------------------------------------------------
-
-    def __aiter__(self) -> H2Stream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.read()
-        if not chunk:
-            raise StopAsyncIteration
-        return chunk
-
-    @property
-    def buffered(self) -> int:
-        """Received bytes the reader has not taken yet (at most STREAM_WINDOW)."""
-        return sum(len(data) for data, _ in self._chunks)
-
-    def read_nowait(self) -> bytes:
-        """The next received chunk; b"" when none is waiting (or at the end)."""
-        if self._chunks:
-            data, flow_controlled = self._chunks.popleft()
-            # Only now may the server send that much more on this stream.
-            self._conn.acknowledge(self.stream_id, flow_controlled)
-            return data
-        if self._error is not None:
-            raise self._error
-        return b""
-
-    async def read(self) -> bytes:
-        """The next chunk of the answer body; b"" at its end."""
-        while not self._chunks and not self.ended and self._error is None:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self.read_nowait()
-
-    # -- the writer ------------------------------------------------------------------
-
-    def check(self) -> None:
-        """Raise the stream's error, if it has failed."""
-        if self._error is not None:
-            raise self._error
-
-    async def send(self, data: bytes) -> None:
-        """Write `data` on the request body, as the server's window allows."""
-        await self._conn.send(self, data)
-
-    def close(self) -> None:
-        """Done with the stream: end our side, or reset it if the answer is not over."""
-        self._conn.finish(self)
 
 
 class H2Connection(asyncio.Protocol):
@@ -242,7 +84,7 @@ class H2Connection(asyncio.Protocol):
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
-            self._lose(_broken(f"HTTP/2 protocol error from the server: {exc}"))
+            self._lose(broken(f"HTTP/2 protocol error from the server: {exc}"))
             return
         for event in events:
             self._event(event)
@@ -254,7 +96,7 @@ class H2Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
             self._refuse("it closed the connection at the HTTP/2 preface")
-        self._lose(_broken(f"connection to {self.label} lost" + (f": {exc}" if exc else "")))
+        self._lose(broken(f"connection to {self.label} lost" + (f": {exc}" if exc else "")))
 
     def pause_writing(self) -> None:
         if self._drained is None:
@@ -297,27 +139,7 @@ class H2Connection(asyncio.Protocol):
         stream = self.streams.pop(event.stream_id, None)
         if stream is None or not event.remote_reset:
             return
-        code = event.error_code or 0
-        name = _error_name(code)
-        if code == h2.errors.ErrorCodes.REFUSED_STREAM:
-            stream.fail(
-                StreamRefused(
-                    code="unavailable",
-                    message=f"{self.label} refused the stream (RST_STREAM {name})",
-                    status_override=502,
-                )
-            )
-        elif code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED:
-            stream.fail(_unavailable(f"it reset the stream with {name}"))
-        else:
-            stream.fail(
-                UpstreamError(
-                    code="unavailable",
-                    message=f"the Cursor upstream reset the stream (RST_STREAM {name}) "
-                    "before the answer was complete",
-                    status_override=502,
-                )
-            )
+        stream.fail(reset_error(self.label, event.error_code or 0))
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
         """No new streams; those above last_stream_id were not processed and may be retried.
@@ -327,37 +149,23 @@ class H2Connection(asyncio.Protocol):
         """
         self.closed = True
         code = event.error_code or 0
-        name = _error_name(code)
+        name = error_name(code)
         last = event.last_stream_id or 0
         if code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED:
             self._refuse(f"it sent GOAWAY({name})")
         else:
-            self.failure = self.failure or _broken(f"the server went away (GOAWAY {name})")
-            _settle(self.ready, self.failure)
+            self.failure = self.failure or broken(f"the server went away (GOAWAY {name})")
+            settle(self.ready, self.failure)
         for stream_id, stream in list(self.streams.items()):
-            if code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED:
-                stream.fail(_unavailable(f"it sent GOAWAY({name})"))
-            elif stream_id > last:
-                stream.fail(
-                    StreamRefused(
-                        code="unavailable",
-                        message=f"{self.label} went away (GOAWAY {name}) before "
-                        "processing the stream",
-                        status_override=502,
-                    )
-                )
-            else:
-                stream.fail(
-                    _broken(f"the server went away (GOAWAY {name}); send the request again")
-                )
+            stream.fail(goaway_error(self.label, code, stream_id, last))
         self.streams.clear()
         if self.transport is not None:
             self.transport.close()
 
     def _refuse(self, what: str) -> None:
         self.closed = True
-        self.failure = self.failure or _unavailable(what)
-        _settle(self.ready, self.failure)
+        self.failure = self.failure or unavailable(what)
+        settle(self.ready, self.failure)
         if self.transport is not None:
             self.transport.close()
 
@@ -368,7 +176,7 @@ class H2Connection(asyncio.Protocol):
         self.streams.clear()
         for stream in streams:
             stream.fail(error)
-        _settle(self.ready, error)
+        settle(self.ready, error)
         if self.transport is not None:
             self.transport.close()
         self.resume_writing()
@@ -415,7 +223,7 @@ class H2Connection(asyncio.Protocol):
         while view:
             stream.check()
             if self.closed or stream.local_closed:
-                raise _broken("the stream is closed")
+                raise broken("the stream is closed")
             try:
                 room = min(
                     self.h2.local_flow_control_window(stream.stream_id),
@@ -426,7 +234,7 @@ class H2Connection(asyncio.Protocol):
                     self.h2.send_data(stream.stream_id, bytes(view[:room]))
             except h2.exceptions.StreamClosedError:
                 stream.check()
-                raise _broken("the server closed the stream") from None
+                raise broken("the server closed the stream") from None
             if room <= 0:
                 if self._window is None:
                     self._window = asyncio.get_running_loop().create_future()

@@ -18,7 +18,8 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from .failures import silent, unreachable
-from .h2conn import H2Connection, H2Stream
+from .h2conn import H2Connection
+from .h2stream import H2Stream
 
 log = logging.getLogger(__name__)
 

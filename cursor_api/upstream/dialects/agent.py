@@ -25,7 +25,8 @@ from ...tokens import TokenEntry
 from ..client import UpstreamClient
 from ..connect import ProtocolError, encode_envelope
 from ..errors import UpstreamError
-from ..h2conn import H2Stream, H2Unavailable
+from ..h2errors import H2Unavailable
+from ..h2stream import H2Stream
 from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
 from ..stream import ChunkReader, ConnectStream, protocol_error

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 from ..client import UpstreamClient
 from ..connect import encode_envelope, parse_error_body
 from ..failures import silent
-from ..h2conn import H2Stream, H2Unavailable, StreamRefused
+from ..h2errors import H2Unavailable, StreamRefused
 from ..h2pool import H2Pool
+from ..h2stream import H2Stream
 from ..proto import agent_pb2 as ag
 from .base import new_uuid
 
