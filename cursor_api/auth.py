@@ -31,15 +31,20 @@ def bearer(header: str | None) -> str | None:
     if not header:
         return None
     scheme, _, key = header.strip().partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+    if scheme.lower() != "bearer":
         return None
+    return key_text(key)
+
+
+def key_text(value: str | None) -> str | None:
+    """A key as sent in a header, stripped; None when empty or not UTF-8."""
+    key = (value or "").strip()
     try:
         # Header bytes that are not UTF-8 arrive as surrogate escapes: no key has them.
         key.encode()
     except UnicodeEncodeError:
         return None
-    return key
+    return key or None
 
 
 def identify(key: str | None, config: Config) -> Caller | None:

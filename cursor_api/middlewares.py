@@ -18,12 +18,23 @@ def _openai_shape(error: ApiError) -> web.Response:
     return web.json_response(error.body(), status=error.status)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    # A route of an API with its own error shape (Anthropic's) answers in that shape.
+def renderer(request: web.Request) -> keys.ErrorShape:
+    """How this route shows an error: Anthropic's routes in Anthropic's shape, others OpenAI's."""
     resource = request.match_info.route.resource
     shapes = request.app.get(keys.error_shapes_key, {})
-    render = shapes.get(resource.canonical, _openai_shape) if resource else _openai_shape
+    return shapes.get(resource.canonical, _openai_shape) if resource else _openai_shape
+
+
+def render_error(request: web.Request, error: ApiError) -> web.Response:
+    """The response for `error` on this request's route, with its retry headers."""
+    resp = renderer(request)(error)
+    resp.headers.update(error.headers())
+    return resp
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    render = renderer(request)
     limit = request.app[keys.config_key].body_limit_bytes
     if request.content_length is not None and request.content_length > limit:
         # Every endpoint, whether or not it reads a body: refuse before reading it.
@@ -37,9 +48,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        resp = render(exc)
-        resp.headers.update(exc.headers())
-        return resp
+        return render_error(request, exc)
     except TokenFileError as exc:
         # The operator's file, not the caller's request: say what is wrong with it.
         log.error("%s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -158,3 +159,103 @@ async def test_lone_surrogate_in_token_update_is_400(service: Client) -> None:
     assert "surrogate" in message and "tokens" in message, message
     after = await service.post("/get-tokeninfo", headers=auth())
     assert (await after.json())["tokens"] == (await before.json())["tokens"]
+
+
+# ---- bytes aiohttp reads before our middleware: Expect, x-api-key -------------------------
+
+
+async def test_non_utf8_x_api_key_is_401(service: Client, fake: FakeUpstream) -> None:
+    """Anthropic's clients send the key as `x-api-key`: odd bytes there are a 401 too."""
+    port = service.server.port
+    assert port is not None
+    body = chat_text().encode()
+    for path in ("/v1/messages", CHAT, "/v1/messages/count_tokens"):
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+            + b"x-api-key: \xff\xfe"
+            + f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}".encode()
+        )
+        resp = await rawhttp.request(port, head.decode("latin-1"), body)
+        assert resp.status == 401, (path, resp.status, resp.text[:300])
+        assert "x-api-key" in resp.text
+    assert fake.seen == []
+
+
+def every_route(service: Client) -> list[tuple[str, str]]:
+    """(method, path) of every route of the running app, placeholders filled in."""
+    app = service.app
+    assert app is not None
+    out: set[tuple[str, str]] = set()
+    for route in app.router.routes():
+        if route.resource is None or route.method in ("HEAD", "*"):
+            continue
+        path = route.resource.canonical.replace("{response_id}", "resp_1")
+        out.add((route.method, path.replace("{model:.+}", "gpt-4o")))
+    return sorted(out)
+
+
+async def send_with_expect(port: int, method: str, path: str, expect: bytes) -> rawhttp.RawResponse:
+    body = chat_text().encode()
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n".encode()
+        + b"Expect: "
+        + expect
+        + f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}".encode()
+    )
+    return await rawhttp.request(port, head.decode("latin-1"), body)
+
+
+@pytest.mark.parametrize("expect", [b"\xff\xfe", b"100-continue\x80", b"\xc3", b"fancy"])
+async def test_unknown_expect_is_417_on_every_route(
+    expect: bytes, service: Client, fake: FakeUpstream
+) -> None:
+    """aiohttp answers Expect before any middleware; a raw byte there was a 500."""
+    port = service.server.port
+    assert port is not None
+    listed = every_route(service)
+    assert len(listed) > 20
+    # Unknown paths and wrong methods go through the catch-all route.
+    for method, path in [*listed, ("GET", "/nope"), ("PUT", "/health"), ("GET", CHAT)]:
+        resp = await send_with_expect(port, method, path, expect)
+        assert resp.status == 417, (method, path, resp.status, resp.text[:300])
+        error = json.loads(resp.text)["error"]
+        assert "100-continue" in error["message"], error
+        if path.startswith("/v1/messages"):
+            assert json.loads(resp.text)["type"] == "error"  # Anthropic's shape
+        else:
+            assert error["code"] == "expectation_failed", error
+    assert fake.seen == []
+
+
+async def test_expect_100_continue_still_works(service: Client, fake: FakeUpstream) -> None:
+    """A client that waits for `100 Continue` before its body gets it, then the answer."""
+    port = service.server.port
+    assert port is not None
+    body = chat_text().encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n"
+            f"Expect: 100-Continue\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):
+            assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+            writer.write(body)
+            resp = await rawhttp.read_response(reader)
+    finally:
+        writer.close()
+    assert resp.status == 200, resp.text[:300]
+    assert json.loads(resp.text)["choices"][0]["message"]["content"]
+    assert len(fake.seen) == 1
+
+
+async def test_expect_is_ignored_on_http_1_0(service: Client) -> None:
+    """HTTP/1.0 has no interim answers: the Expect header is ignored there."""
+    port = service.server.port
+    assert port is not None
+    head = "GET /health HTTP/1.0\r\nHost: x\r\nExpect: \xff"
+    resp = await rawhttp.request(port, head)
+    assert resp.status == 200, resp.text[:300]
+    assert json.loads(resp.text)["status"] == "healthy"

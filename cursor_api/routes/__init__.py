@@ -8,6 +8,7 @@ from .. import keys
 from ..core import serve
 from ..frontends import anthropic_messages, openai_chat
 from . import admin, responses
+from .expect import add_catch_all, add_get, add_post
 from .logs import post_logs
 from .messages import count_tokens
 from .metrics import get_metrics
@@ -16,22 +17,23 @@ from .tokens import setup as setup_token_routes
 
 
 def setup_routes(app: web.Application, prefix: str) -> None:
-    app.router.add_post(f"{prefix}/v1/chat/completions", serve.handler(openai_chat.FRONT_END))
+    add_post(app.router, f"{prefix}/v1/chat/completions", serve.handler(openai_chat.FRONT_END))
     messages = anthropic_messages.FRONT_END
-    app.router.add_post(f"{prefix}/v1/messages", serve.handler(messages))
-    app.router.add_post(f"{prefix}/v1/messages/count_tokens", count_tokens)
-    app.router.add_post(f"{prefix}/v1/responses", responses.create)
-    app.router.add_get(f"{prefix}/v1/responses/{{response_id}}", responses.retrieve)
+    add_post(app.router, f"{prefix}/v1/messages", serve.handler(messages))
+    add_post(app.router, f"{prefix}/v1/messages/count_tokens", count_tokens)
+    add_post(app.router, f"{prefix}/v1/responses", responses.create)
+    add_get(app.router, f"{prefix}/v1/responses/{{response_id}}", responses.retrieve)
     shapes: dict[str, keys.ErrorShape] = {
         f"{prefix}/v1/messages": messages.error,
         f"{prefix}/v1/messages/count_tokens": messages.error,
     }
     app[keys.error_shapes_key] = shapes
-    app.router.add_get(f"{prefix}/v1/models", list_models)
-    app.router.add_get(f"{prefix}/v1/models/{{model:.+}}", get_model)
-    app.router.add_post("/logs", post_logs)
+    add_get(app.router, f"{prefix}/v1/models", list_models)
+    add_get(app.router, f"{prefix}/v1/models/{{model:.+}}", get_model)
+    add_post(app.router, "/logs", post_logs)
     admin.setup_pages(app.router)
     setup_token_routes(app)
-    app.router.add_get("/health", admin.health)
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_post("/config", admin.post_config)
+    add_get(app.router, "/health", admin.health)
+    add_get(app.router, "/metrics", get_metrics)
+    add_post(app.router, "/config", admin.post_config)
+    add_catch_all(app.router)

@@ -22,6 +22,7 @@ from ..pages import data_dir, missing, page_override, page_path, serve_page, sta
 from ..settings import Settings
 from ..stats import SystemStats
 from .common import admin_of, read_json
+from .expect import add_get
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ async def health(request: web.Request) -> web.Response:
 def _endpoints(app: web.Application) -> list[str]:
     seen: dict[str, None] = {}
     for route in app.router.routes():
-        if route.method in ("HEAD", "OPTIONS") or route.resource is None:
+        # "*" is the catch-all that answers 404/405 (routes/expect.py), not an endpoint.
+        if route.method in ("HEAD", "OPTIONS", "*") or route.resource is None:
             continue
         seen.setdefault(route.resource.canonical, None)
     return list(seen)
@@ -253,6 +255,6 @@ def setup_pages(router: web.UrlDispatcher) -> None:
     }
     # /tokeninfo is registered with the token routes; serve_page applies its override.
     for path, handler in pages.items():
-        router.add_get(path, overridable(handler))
-    router.add_get("/env-example", env_example)
-    router.add_get("/favicon.ico", favicon)
+        add_get(router, path, overridable(handler))
+    add_get(router, "/env-example", env_example)
+    add_get(router, "/favicon.ico", favicon)

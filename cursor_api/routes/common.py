@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from .. import keys
-from ..auth import Caller, bearer, identify
+from ..auth import Caller, bearer, identify, key_text
 from ..body import BodyError, inflate, parse_json
 from ..errors import ApiError, bad_request, unauthorized
 
@@ -17,8 +17,9 @@ def caller_of(request: web.Request, *, chat: bool = True) -> Caller:
     caller = request.get(CALLER)
     if caller is None:
         # Anthropic's clients send the key as `x-api-key`; either header carries any key.
-        key = bearer(request.headers.get("Authorization")) or request.headers.get("x-api-key")
-        caller = identify(key.strip() if key else None, request.app[keys.config_key])
+        headers = request.headers
+        key = bearer(headers.get("Authorization")) or key_text(headers.get("x-api-key"))
+        caller = identify(key, request.app[keys.config_key])
         if caller is None:
             raise unauthorized()
         request[CALLER] = caller

@@ -20,6 +20,7 @@ from ..tokens import check_shape, is_api_key, parse_token_file, parse_token_list
 from ..upstream import checksum
 from ..upstream.errors import UpstreamError
 from .common import admin_of, read_json
+from .expect import add_get, add_post
 
 log = logging.getLogger(__name__)
 
@@ -265,13 +266,13 @@ def setup(app: web.Application) -> None:
     router = app.router
     # admin.setup_pages registers /tokeninfo with /config page overrides when it ran first.
     if "/tokeninfo" not in {r.resource.canonical for r in router.routes() if r.resource}:
-        router.add_get("/tokeninfo", token_info_page)
-    router.add_get("/update-tokeninfo", reload_tokens)
-    router.add_post("/update-tokeninfo", update_tokens)
-    router.add_post("/get-tokeninfo", get_tokens)
-    router.add_get("/checksum", fresh_checksum)
-    router.add_get("/get-checksum", get_checksum)
-    router.add_get("/get-hash", get_hash)
-    router.add_get("/get-tsheader", get_ts_header)
-    router.add_post("/basic-calibration", basic_calibration)
-    router.add_post("/userinfo", user_info)
+        add_get(router, "/tokeninfo", token_info_page)
+    add_get(router, "/update-tokeninfo", reload_tokens)
+    add_post(router, "/update-tokeninfo", update_tokens)
+    add_post(router, "/get-tokeninfo", get_tokens)
+    add_get(router, "/checksum", fresh_checksum)
+    add_get(router, "/get-checksum", get_checksum)
+    add_get(router, "/get-hash", get_hash)
+    add_get(router, "/get-tsheader", get_ts_header)
+    add_post(router, "/basic-calibration", basic_calibration)
+    add_post(router, "/userinfo", user_info)
