@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cursor_api.upstream.connect import EnvelopeDecoder, encode_envelope
-from cursor_api.upstream.dialects.agent import AgentRun
+from cursor_api.upstream.dialects.agent_run import AgentRun
 from cursor_api.upstream.proto import agent_pb2 as ag
 from cursor_api.upstream.types import Event
 
