@@ -8,7 +8,6 @@ heartbeats are checked exactly as on the HTTP/1.1 path.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import random
 import time
 from typing import TYPE_CHECKING
@@ -16,7 +15,10 @@ from typing import TYPE_CHECKING
 import h2.errors
 from multidict import CIMultiDict
 
-from .fake_upstream import AgentRun, Scenario, Seen, agent_frames, agent_heartbeat
+from .fake_agent import agent_frames, agent_heartbeat
+from .fake_play import beat, end_frame, write_split
+from .fake_scenario import Scenario
+from .fake_state import AgentRun, Seen
 from .upstream.connect import COMPRESSED, EnvelopeDecoder, ProtocolError
 from .upstream.proto import agent_pb2 as ag
 
@@ -188,9 +190,9 @@ async def _answer(exchange: H2Exchange, scenario: Scenario, seen: Seen) -> None:
     await exchange.fake.converse(exchange.run, exchange, scenario, seen)
     beats = None
     if scenario.heartbeat_every:
-        beat = agent_heartbeat(scenario)
+        heartbeat = agent_heartbeat(scenario)
         beats = asyncio.get_running_loop().create_task(
-            _beat(exchange, scenario.heartbeat_every, beat)
+            beat(exchange, scenario.heartbeat_every, heartbeat)
         )
     try:
         await _frames(exchange, scenario)
@@ -213,40 +215,14 @@ async def _frames(exchange: H2Exchange, scenario: Scenario) -> None:
         if scenario.delay and i:
             await asyncio.sleep(scenario.delay)
         if not scenario.coalesce:
-            await _write(exchange, scenario, frame, rng)
+            await write_split(exchange, scenario, frame, rng)
     if scenario.coalesce:
-        await _write(exchange, scenario, b"".join(frames), rng)
+        await write_split(exchange, scenario, b"".join(frames), rng)
     if scenario.drop_after is not None:
         exchange.abort()
         return
     # A client may reset the stream once it has turn_ended: that is no disconnect.
     exchange.delivered = True
     if not scenario.no_end:
-        end = scenario.end_error if scenario.end_error is not None else b"{}"
-        flags = 0x02
-        if scenario.end_gzip:
-            end, flags = gzip.compress(end), 0x03
-        await _write(exchange, scenario, bytes([flags]) + len(end).to_bytes(4, "big") + end, rng)
+        await write_split(exchange, scenario, end_frame(scenario), rng)
     exchange.end()
-
-
-async def _write(
-    exchange: H2Exchange, scenario: Scenario, chunk: bytes, rng: random.Random
-) -> None:
-    """One frame, cut into DATA frames as the scenario says ("bytes": one byte each)."""
-    if scenario.split == "none" or len(chunk) < 2:
-        await exchange.write(chunk)
-        return
-    i = 0
-    while i < len(chunk):
-        n = 1 if scenario.split == "bytes" else rng.randint(1, max(1, min(9, len(chunk) - i)))
-        await exchange.write(chunk[i : i + n])
-        i += n
-        if scenario.split_delay:
-            await asyncio.sleep(scenario.split_delay)
-
-
-async def _beat(exchange: H2Exchange, every: float, frame: bytes) -> None:
-    while True:
-        await asyncio.sleep(every)
-        await exchange.write(frame)

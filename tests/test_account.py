@@ -11,14 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api import account, keys
 from cursor_api.account import AccountProfile, accounts_key, checked_models, profile_of
-from cursor_api.fake_upstream import (
-    AUTH_ME_PATH,
-    STRIPE_PATH,
-    USAGE_PATH,
-    FakeUpstream,
-    Profile,
-    make_token,
-)
+from cursor_api.fake_account import AUTH_ME_PATH, STRIPE_PATH, USAGE_PATH
+from cursor_api.fake_upstream import FakeUpstream, Profile, make_token
 from cursor_api.settings import Settings
 from cursor_api.upstream import checksum
 
