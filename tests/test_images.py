@@ -24,14 +24,9 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from cursor_api.errors import ApiError
-from cursor_api.images import (
-    ImageLoader,
-    ImageProblem,
-    IPAddress,
-    image_info,
-    is_public_address,
-    parse_data_url,
-)
+from cursor_api.image_addresses import IPAddress, is_public_address
+from cursor_api.image_formats import ImageProblem, image_info, parse_data_url
+from cursor_api.images import ImageLoader
 
 # CPython Lib/test/imghdrdata/python.jpg (baseline JFIF, 16x16).
 REAL_JPEG = base64.b64decode(
