@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cursor_api.markdown import render, safe_url
+from cursor_api.markdown import render
+from cursor_api.markdown_inline import safe_url
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
