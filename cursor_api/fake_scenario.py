@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .fake_tools import FakeCall
 from .upstream.connect import EnvelopeDecoder
-from .upstream.errors import ERROR_STATUS
+from .upstream.error_codes import ERROR_STATUS
 from .upstream.proto import aiserver_pb2 as pb
 
 JWT_HEADER = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"

@@ -21,7 +21,8 @@ from prometheus_client.registry import Collector
 from .catalog import BUILTIN_IDS
 from .logs import LogEntry
 from .pool import TokenPool
-from .upstream.errors import ERROR_STATUS, UpstreamError
+from .upstream.error_codes import ERROR_STATUS
+from .upstream.errors import UpstreamError
 
 OTHER = "other"
 

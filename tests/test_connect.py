@@ -31,15 +31,15 @@ from cursor_api.upstream.connect import (
     parse_error_body,
     parse_grpc_trailer,
 )
-from cursor_api.upstream.errors import (
+from cursor_api.upstream.error_codes import (
     CONNECT_STATUS,
     ERROR_NAMES,
     ERROR_STATUS,
     GRPC_CODES,
     ConnectCode,
-    UpstreamError,
-    decode_error_details,
 )
+from cursor_api.upstream.error_details import decode_error_details
+from cursor_api.upstream.errors import UpstreamError
 
 from .conftest import FIXTURES, SHARED_FIXTURES
 

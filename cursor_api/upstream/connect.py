@@ -18,15 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import (
-    ERROR_NAMES,
-    GRPC_CODES,
-    ConnectCode,
-    ErrorDetails,
-    UpstreamError,
-    decode_error_details,
-    proto_fields,
-)
+from .error_codes import ERROR_NAMES, GRPC_CODES, ConnectCode
+from .error_details import ErrorDetails, decode_error_details, proto_fields
+from .errors import UpstreamError
 
 COMPRESSED = 0x01
 END_STREAM = 0x02
