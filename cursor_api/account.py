@@ -23,7 +23,8 @@ from aiohttp import web
 from . import keys
 from .models import PREMIUM_MODELS
 from .settings import Settings
-from .tokens import TokenEntry, check_shape
+from .token_shape import check_shape
+from .tokens import TokenEntry
 from .tokens import mask as mask_token
 from .upstream.client import UpstreamClient
 from .upstream.errors import UpstreamError

@@ -15,7 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .tokens import TokenEntry, check_shape, is_api_key, key_hint
+from .token_shape import check_shape, is_api_key
+from .tokens import TokenEntry, key_hint
 from .upstream.client import UpstreamClient
 from .upstream.errors import Kind, UpstreamError
 

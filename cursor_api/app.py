@@ -28,7 +28,7 @@ from .pool import TokenPool
 from .request_id import request_id_middleware
 from .routes import admin, setup_routes
 from .settings import Settings
-from .tokens import TokenStore
+from .token_store import TokenStore
 from .upstream.client import UpstreamClient
 from .upstream.client_version import InstallScriptVersion
 from .upstream.dialects import make_dialect

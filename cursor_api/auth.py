@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .config import Config
-from .tokens import TokenEntry, check_shape, parse_user_key
+from .token_shape import check_shape
+from .tokens import TokenEntry, parse_user_key
 from .upstream import checksum
 
 Tier = Literal["admin", "shared", "user"]

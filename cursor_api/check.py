@@ -22,7 +22,8 @@ from .account import PREMIUM_KEY, AccountFetcher
 from .api_keys import KeyExchange
 from .config import AUTO_CLIENT_VERSION, Config
 from .pool import mask
-from .tokens import TokenEntry, check_shape, merge, parse_token_file, parse_token_list
+from .token_shape import check_shape
+from .tokens import TokenEntry, merge, parse_token_file, parse_token_list
 from .upstream import checksum
 from .upstream.client import UpstreamClient
 from .upstream.client_version import InstallScriptVersion

@@ -25,7 +25,7 @@ from .ratelimit import IntervalGate
 from .reloader import Reloader
 from .settings import Settings
 from .stats import SystemStats
-from .tokens import TokenStore
+from .token_store import TokenStore
 from .upstream.client import UpstreamClient
 from .upstream.dialects.base import Dialect
 

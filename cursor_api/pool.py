@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from .tokens import NoTokens, TokenEntry, TokenStore, is_api_key, key_hint
+from .token_shape import is_api_key
+from .token_store import TokenStore
+from .tokens import NoTokens, TokenEntry, key_hint
 
 BASE_COOLDOWN_S = 30.0
 # A used-up usage limit or prepaid balance does not come back in seconds.

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from .pool import TokenPool
 from .ratelimit import IntervalGate
-from .tokens import TokenStore
+from .token_store import TokenStore
 
 log = logging.getLogger(__name__)
 

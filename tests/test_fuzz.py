@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from cursor_api.chat_request import ROLES, parse_chat_request
 from cursor_api.errors import ApiError
 from cursor_api.fake_upstream import make_token
+from cursor_api.token_shape import check_shape
 from cursor_api.tokens import (
     TokenEntry,
-    check_shape,
     merge,
     parse_token_file,
     parse_token_list,

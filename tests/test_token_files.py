@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from cursor_api.fake_upstream import make_token
 from cursor_api.token_files import TokenFileError, recover, write_pair
-from cursor_api.tokens import TokenStore
+from cursor_api.token_store import TokenStore
 
 from .conftest import ADMIN, auth
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WRITER = """
 import sys
 from pathlib import Path
-from cursor_api.tokens import TokenStore
+from cursor_api.token_store import TokenStore
 
 folder, writer, tokens = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 store = TokenStore(folder / ".token", folder / ".token-list")

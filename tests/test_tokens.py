@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from cursor_api import tokens
+from cursor_api import token_shape
 from cursor_api.token_files import atomic_write
+from cursor_api.token_shape import check_shape
+from cursor_api.token_store import TokenStore
 from cursor_api.tokens import (
     NoTokens,
     TokenEntry,
-    TokenStore,
-    check_shape,
     merge,
     parse_token_file,
     parse_token_list,
@@ -32,7 +32,7 @@ from cursor_api.tokens import (
 from cursor_api.upstream import checksum
 
 NOW = 1_750_000_000.0
-GOOD_HEADER = tokens.EXPECTED_HEADER
+GOOD_HEADER = token_shape.EXPECTED_HEADER
 
 
 def b64url(data: bytes) -> str:
@@ -46,9 +46,9 @@ def claims(sub: str | None = "auth0|user_01ABC", **changes: Any) -> dict[str, An
         "time": str(int(NOW) - 3600),
         "randomness": "0123456789abcdef01",
         "exp": int(NOW) + 86_400,
-        "iss": tokens.EXPECTED_ISS,
-        "scope": tokens.EXPECTED_SCOPE,
-        "aud": tokens.EXPECTED_AUD,
+        "iss": token_shape.EXPECTED_ISS,
+        "scope": token_shape.EXPECTED_SCOPE,
+        "aud": token_shape.EXPECTED_AUD,
     }
     payload.update(changes)
     return {k: v for k, v in payload.items() if v is not None}

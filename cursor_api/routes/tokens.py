@@ -16,7 +16,8 @@ from ..errors import ApiError, bad_request, from_upstream
 from ..pages import serve_page
 from ..ratelimit import IntervalGate
 from ..reloader import Reloader
-from ..tokens import check_shape, is_api_key, parse_token_file, parse_token_list, parse_user_key
+from ..token_shape import check_shape, is_api_key
+from ..tokens import parse_token_file, parse_token_list, parse_user_key
 from ..upstream import checksum
 from ..upstream.errors import UpstreamError
 from .common import admin_of, read_json
