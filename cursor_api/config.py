@@ -143,34 +143,13 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         """Build from a mapping of environment variables; raise ConfigError on a bad value."""
-        auth = env.get("AUTH_TOKEN", "").strip()
-        if not auth:
-            raise ConfigError(
-                "AUTH_TOKEN is not set: set it in the environment or in .env "
-                "(it is the admin bearer key for this service)"
-            )
+        auth = _auth_token(env)
         r = _Reader(env)
         protocol = r.choice("UPSTREAM_PROTOCOL", "agent", ("agent", "unified", "legacy"))
-        vision_raw = r.text("VISION_ABILITY", "base64").lower()
-        if vision_raw not in VISION_ALIASES:
-            raise ConfigError(
-                f"VISION_ABILITY={vision_raw!r} is not one of {', '.join(sorted(VISION_ALIASES))}"
-            )
-        prefix = r.text("ROUTE_PREFIX", "").rstrip("/")
-        if prefix and not prefix.startswith("/"):
-            raise ConfigError(f"ROUTE_PREFIX={prefix!r} must start with '/' (e.g. /cursor)")
-        version = r.header("CURSOR_CLIENT_VERSION", "")
-        if version.lower() == AUTO_CLIENT_VERSION:
-            version = AUTO_CLIENT_VERSION
-            if protocol != "agent":
-                raise ConfigError(
-                    "CURSOR_CLIENT_VERSION=auto reads Cursor's CLI build, which only the agent "
-                    "dialect sends: set UPSTREAM_PROTOCOL=agent or an explicit version"
-                )
-        instructions = env.get("DEFAULT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS)
-        # A single space is the documented way to send no instructions at all.
-        if instructions == " ":
-            instructions = ""
+        vision_raw = _vision(r)
+        prefix = _route_prefix(r)
+        version = _client_version(r, protocol)
+        instructions = _instructions(env)
         return cls(
             auth_token=auth,
             host=r.text("HOST", "0.0.0.0"),
@@ -226,6 +205,52 @@ class Config:
             responses_max=r.integer("RESPONSES_MAX", 1000, low=1, high=1_000_000),
             log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),  # type: ignore[arg-type]
         )
+
+
+def _auth_token(env: Mapping[str, str]) -> str:
+    auth = env.get("AUTH_TOKEN", "").strip()
+    if not auth:
+        raise ConfigError(
+            "AUTH_TOKEN is not set: set it in the environment or in .env "
+            "(it is the admin bearer key for this service)"
+        )
+    return auth
+
+
+def _vision(r: _Reader) -> str:
+    vision_raw = r.text("VISION_ABILITY", "base64").lower()
+    if vision_raw not in VISION_ALIASES:
+        raise ConfigError(
+            f"VISION_ABILITY={vision_raw!r} is not one of {', '.join(sorted(VISION_ALIASES))}"
+        )
+    return vision_raw
+
+
+def _route_prefix(r: _Reader) -> str:
+    prefix = r.text("ROUTE_PREFIX", "").rstrip("/")
+    if prefix and not prefix.startswith("/"):
+        raise ConfigError(f"ROUTE_PREFIX={prefix!r} must start with '/' (e.g. /cursor)")
+    return prefix
+
+
+def _client_version(r: _Reader, protocol: str) -> str:
+    version = r.header("CURSOR_CLIENT_VERSION", "")
+    if version.lower() == AUTO_CLIENT_VERSION:
+        version = AUTO_CLIENT_VERSION
+        if protocol != "agent":
+            raise ConfigError(
+                "CURSOR_CLIENT_VERSION=auto reads Cursor's CLI build, which only the agent "
+                "dialect sends: set UPSTREAM_PROTOCOL=agent or an explicit version"
+            )
+    return version
+
+
+def _instructions(env: Mapping[str, str]) -> str:
+    instructions = env.get("DEFAULT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS)
+    # A single space is the documented way to send no instructions at all.
+    if instructions == " ":
+        instructions = ""
+    return instructions
 
 
 class _Reader:

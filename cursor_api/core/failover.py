@@ -71,16 +71,7 @@ async def open_events(
             wire = await app[keys.exchange_key].credential(token)
             await account.check_usage(app, wire, turn.model)
             events = await inner.enter_async_context(dialect.open(turn, wire))
-            early: list[list[Event]] = []
-            if check:
-                async for batch in events:
-                    early.append(batch)
-                    # Kept now: an error before content must still log the prompt.
-                    for e in batch:
-                        if type(e) is Prompt:
-                            entry.prompt = e.text
-                    if any(type(e) in (Text, Thinking, ToolCall) for e in batch):
-                        break
+            early = await _read_to_content(events, entry) if check else []
         except UpstreamError as exc:
             await inner.aclose()
             if pooled and exc.kind != "version":
@@ -105,6 +96,20 @@ async def open_events(
         return events, early
     assert last is not None
     raise upstream_api_error(app, last, pooled)
+
+
+async def _read_to_content(events: EventStream, entry: LogEntry) -> list[list[Event]]:
+    """The event lists up to and with the first content (the stream check)."""
+    early: list[list[Event]] = []
+    async for batch in events:
+        early.append(batch)
+        # Kept now: an error before content must still log the prompt.
+        for e in batch:
+            if type(e) is Prompt:
+                entry.prompt = e.text
+        if any(type(e) in (Text, Thinking, ToolCall) for e in batch):
+            break
+    return early
 
 
 def _pick(store: TokenPool, caller: Caller) -> TokenEntry:

@@ -131,39 +131,9 @@ async def _serve(
     entry.model, entry.stream = ask.model[:MODEL_LOG_LIMIT], ask.stream
     entry.tags = dict(ask.tags) or None
     settings = app[keys.settings_key]
-    upstream_model = app[keys.catalog_key].resolve(ask.model, settings.enable_all_claude)
-    if upstream_model is None:
-        raise ApiError(
-            404,
-            f"the model {ask.model!r} does not exist or is not served here: GET /v1/models "
-            "lists the models this service offers, and MODEL_MAP can map other ids to them",
-            code="model_not_found",
-            param="model",
-        )
+    upstream_model = _upstream_model(app, ask)
     entry.upstream_model = upstream_model
-    config = app[keys.config_key]
-    loader = ImageLoader(
-        app[keys.upstream_key].session,
-        settings.vision_ability,
-        max_bytes=int(config.image_max_mb * MIB),
-        max_total=int(config.images_total_max_mb * MIB),
-        max_count=config.images_max_count,
-    )
-    context = TurnContext(
-        default_instructions=app[keys.config_key].default_instructions,
-        load_image=loader.load,
-        long_context=upstream_model in LONG_CONTEXT_MODELS,
-        slow_pool=settings.enable_slow_pool,
-    )
-    turn = await front.turn(ask, context)
-    if turn.max_tokens != ask.max_tokens:
-        # The limit goes upstream where the dialect has a field, and makes the agent
-        # dialect report its token counts (docs/parameters.md).
-        turn = replace(turn, max_tokens=ask.max_tokens)
-    if upstream_model != turn.model:
-        # The client's own id stays in the answer and the log; Cursor gets its id.
-        turn = dataclasses.replace(turn, model=upstream_model)
-    check_dialect(turn, app[keys.config_key])
+    turn = await _turn(app, front, ask, upstream_model)
     limits = Limits(ask.stop, ask.max_tokens, counted=app[keys.dialect_key].counts_tokens)
     answer = Answer(entry, ask.raw_reasoning, turn.parallel_tool_calls, limits)
     async with AsyncExitStack() as stack:
@@ -194,6 +164,52 @@ async def _serve(
             park(app, caller, turn, entry, stack, live, answer.calls)
         return resp, error
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _upstream_model(app: web.Application, ask: Ask[W]) -> str:
+    """Cursor's id for the model the client asked for; 404 when it is not served here."""
+    settings = app[keys.settings_key]
+    upstream_model = app[keys.catalog_key].resolve(ask.model, settings.enable_all_claude)
+    if upstream_model is None:
+        raise ApiError(
+            404,
+            f"the model {ask.model!r} does not exist or is not served here: GET /v1/models "
+            "lists the models this service offers, and MODEL_MAP can map other ids to them",
+            code="model_not_found",
+            param="model",
+        )
+    return upstream_model
+
+
+async def _turn(
+    app: web.Application, front: FrontEnd[W], ask: Ask[W], upstream_model: str
+) -> ChatTurn:
+    """The front-end's turn, with its images loaded, for `upstream_model`."""
+    settings = app[keys.settings_key]
+    config = app[keys.config_key]
+    loader = ImageLoader(
+        app[keys.upstream_key].session,
+        settings.vision_ability,
+        max_bytes=int(config.image_max_mb * MIB),
+        max_total=int(config.images_total_max_mb * MIB),
+        max_count=config.images_max_count,
+    )
+    context = TurnContext(
+        default_instructions=app[keys.config_key].default_instructions,
+        load_image=loader.load,
+        long_context=upstream_model in LONG_CONTEXT_MODELS,
+        slow_pool=settings.enable_slow_pool,
+    )
+    turn = await front.turn(ask, context)
+    if turn.max_tokens != ask.max_tokens:
+        # The limit goes upstream where the dialect has a field, and makes the agent
+        # dialect report its token counts (docs/parameters.md).
+        turn = replace(turn, max_tokens=ask.max_tokens)
+    if upstream_model != turn.model:
+        # The client's own id stays in the answer and the log; Cursor gets its id.
+        turn = dataclasses.replace(turn, model=upstream_model)
+    check_dialect(turn, app[keys.config_key])
+    return turn
 
 
 CONTENT = (Text, Thinking, ToolCall)

@@ -216,51 +216,11 @@ def _tools(
     for where, tool in _flatten(list(raw or ()), namespaced):
         if not isinstance(tool, dict):
             raise bad_request(f"'{where}' must be an object", param=where)
-        kind = tool.get("type")
-        if kind == "function":
-            function = {
-                k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool
-            }
-        elif kind == "custom":
-            name = tool.get("name")
-            custom.add(str(name))
-            described = str(tool.get("description") or "")
-            fmt = tool.get("format")
-            if isinstance(fmt, dict) and isinstance(fmt.get("definition"), str):
-                described += (
-                    f"\n\nInput grammar ({fmt.get('syntax', 'text')}):\n{fmt['definition']}"
-                )
-            function = {"name": name, "description": described, "parameters": CUSTOM_SCHEMA}
-        elif kind == "tool_search" and tool.get("execution") == "client":
-            custom.add("tool_search")
-            function = {
-                "name": "tool_search",
-                "description": tool.get("description") or "Search the deferred tools.",
-                "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
-            }
-        elif kind == "web_search":
-            # Cursor's models search the web themselves where the account allows it; the
-            # pages they cite come back as url_citation annotations.
+        function = _function_of(where, tool, custom)
+        if function is None:
             continue
-        else:
-            raise bad_request(
-                f"'{where}.type' {kind!r} is a tool OpenAI runs on its servers: only function, "
-                "custom, client tool_search and web_search tools can be passed to Cursor",
-                param=f"{where}.type",
-            )
         functions.append({"type": "function", "function": function})
-    choice = body.get("tool_choice")
-    chat_choice: object = choice
-    if isinstance(choice, dict):
-        if choice.get("type") not in ("function", "custom") or not isinstance(
-            choice.get("name"), str
-        ):
-            raise bad_request(
-                "'tool_choice' must be 'auto', 'none', 'required' or {'type': 'function', "
-                "'name': ...}",
-                param="tool_choice",
-            )
-        chat_choice = {"type": "function", "function": {"name": choice["name"]}}
+    chat_choice = _chat_choice(body.get("tool_choice"))
     form = {
         "tools": functions or None,
         "tool_choice": chat_choice,
@@ -272,6 +232,59 @@ def _tools(
         message = exc.message.replace(".function.", ".")
         param = (exc.param or "tools").replace(".function.", ".")
         raise bad_request(message, param=param) from None
+
+
+def _function_of(where: str, tool: dict[str, Any], custom: set[str]) -> dict[str, Any] | None:
+    """One Responses tool as a chat function (custom names go into `custom`); None for
+    web_search, which Cursor's models run themselves."""
+    kind = tool.get("type")
+    function: dict[str, Any]
+    if kind == "function":
+        function = {
+            k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool
+        }
+    elif kind == "custom":
+        name = tool.get("name")
+        custom.add(str(name))
+        described = str(tool.get("description") or "")
+        fmt = tool.get("format")
+        if isinstance(fmt, dict) and isinstance(fmt.get("definition"), str):
+            described += f"\n\nInput grammar ({fmt.get('syntax', 'text')}):\n{fmt['definition']}"
+        function = {"name": name, "description": described, "parameters": CUSTOM_SCHEMA}
+    elif kind == "tool_search" and tool.get("execution") == "client":
+        custom.add("tool_search")
+        function = {
+            "name": "tool_search",
+            "description": tool.get("description") or "Search the deferred tools.",
+            "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+        }
+    elif kind == "web_search":
+        # Cursor's models search the web themselves where the account allows it; the
+        # pages they cite come back as url_citation annotations.
+        return None
+    else:
+        raise bad_request(
+            f"'{where}.type' {kind!r} is a tool OpenAI runs on its servers: only function, "
+            "custom, client tool_search and web_search tools can be passed to Cursor",
+            param=f"{where}.type",
+        )
+    return function
+
+
+def _chat_choice(choice: object) -> object:
+    """`tool_choice` in the chat form: a named tool becomes {'type': 'function', ...}."""
+    chat_choice: object = choice
+    if isinstance(choice, dict):
+        if choice.get("type") not in ("function", "custom") or not isinstance(
+            choice.get("name"), str
+        ):
+            raise bad_request(
+                "'tool_choice' must be 'auto', 'none', 'required' or {'type': 'function', "
+                "'name': ...}",
+                param="tool_choice",
+            )
+        chat_choice = {"type": "function", "function": {"name": choice["name"]}}
+    return chat_choice
 
 
 def input_messages(items: list[Any], namespaced: dict[str, tuple[str, str]]) -> list[InMessage]:
