@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import time
 from io import StringIO
 from pathlib import Path
@@ -17,6 +15,8 @@ from aiohttp.test_utils import TestServer
 from cursor_api.check import run_check
 from cursor_api.config import Config
 from cursor_api.fake_upstream import FakeUpstream, Profile, Scenario, error_payload, make_token
+
+from .service_process import service_env, start_service
 
 
 def chat_refusal(status: int, name: str, title: str) -> Scenario:
@@ -131,31 +131,11 @@ async def test_the_table_and_no_usable_token(
 
 
 def cli_env(fake_server: TestServer, token_dir: Path, **extra: str) -> dict[str, str]:
-    url = str(fake_server.make_url("")).rstrip("/")
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "UPSTREAM_"))},
-        "AUTH_TOKEN": "check-admin",
-        "UPSTREAM_URL": url,
-        "CURSOR_WEB_URL": url,
-        "UPSTREAM_PROTOCOL": "legacy",
-        "TOKEN_FILE": str(token_dir / ".token"),
-        "TOKEN_LIST_FILE": str(token_dir / ".token-list"),
-        **extra,
-    }
+    return service_env(fake_server, token_dir, AUTH_TOKEN="check-admin", **extra)
 
 
 async def cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cursor_api",
-        "check",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_service(env, cwd, "check", *args)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

@@ -31,7 +31,7 @@ from cursor_api.listener import fitted_cap, listen
 
 from . import rawhttp
 from .conftest import ADMIN, Service
-from .test_startup import free_port
+from .service_process import free_port
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cursor_api.config import Config
+
+from .service_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "contrib" / "cursor-api.service"
@@ -141,12 +142,6 @@ async def test_the_healthcheck_command_against_a_live_service(
     assert up == 0
     down = await _run(command, {**env, "PORT": str(free_port())})
     assert down != 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _run(command: list[str], env: dict[str, str]) -> int:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from cursor_api.fake_upstream import FakeUpstream, Scenario
 
 from .conftest import Service, auth
+from .service_process import free_port
 
 HTML_502 = (
     b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
@@ -93,12 +94,6 @@ FAULTS: dict[str, Fault] = {
         config={"stream_idle_s": 0.4, "agent_silence_s": 0.4},
     ),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def reset_server() -> tuple[asyncio.Server, int]:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import socket
-import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload, make
 from cursor_api.log_format import configure
 
 from .conftest import auth
+from .service_process import free_port, service_env, start_service
 
 CHAT = "/v1/chat/completions"
 BODY = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
@@ -92,12 +90,6 @@ def test_json_lines_parse_and_carry_exceptions() -> None:
     assert "ValueError: boom" in second["exception"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_json_log_request_id_matches_header_and_request_log(
     fake: FakeUpstream, fake_server: TestServer, tmp_path: Path
 ) -> None:
@@ -108,30 +100,17 @@ async def test_json_log_request_id_matches_header_and_request_log(
         http_status=401, http_body=error_payload("ERROR_UNAUTHORIZED", "Unauthorized", wrap=False)
     )
     port = free_port()
-    upstream = str(fake_server.make_url("")).rstrip("/")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "UPSTREAM_", "LOG_"))},
-        "AUTH_TOKEN": KEY,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "UPSTREAM_URL": upstream,
-        "CURSOR_WEB_URL": upstream,
-        "UPSTREAM_PROTOCOL": "legacy",
-        "TOKEN_FILE": str(tmp_path / ".token"),
-        "TOKEN_LIST_FILE": str(tmp_path / ".token-list"),
-        "CONFIG_FILE": str(tmp_path / ".config.json"),
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cursor_api",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    env = service_env(
+        fake_server,
+        tmp_path,
+        AUTH_TOKEN=KEY,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        CONFIG_FILE=str(tmp_path / ".config.json"),
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
     )
+    proc = await start_service(env, tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     lines: list[dict[str, Any]] = []
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import socket
-import sys
 import time
 from pathlib import Path
 
@@ -17,16 +14,12 @@ from aiohttp.test_utils import TestServer
 
 from cursor_api.fake_upstream import FakeUpstream, Scenario, make_token
 
+from .service_process import free_port, service_env, start_service
+
 KEY = "shutdown-admin-key"
 STREAMS = 20
 GRACE_S = 10.0
 TEXTS = [f"slow {i} " for i in range(10)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def read_until(stream: asyncio.StreamReader, word: bytes, within: float) -> list[bytes]:
@@ -62,6 +55,30 @@ async def connect_refused(port: int) -> bool:
     return False
 
 
+async def refused_within(port: int, seconds: float) -> bool:
+    """True when the port refuses new connections within `seconds`."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if await connect_refused(port):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def finish(resp: aiohttp.ClientResponse, first: bytes) -> str:
+    """The rest of a stream that must end well: its text, after checking every event."""
+    raw = (first + await resp.read()).decode()
+    text = ""
+    blocks = [b.removeprefix("data: ") for b in raw.split("\n\n") if b]
+    assert blocks[-1] == "[DONE]", blocks[-3:]
+    for data in blocks[:-1]:
+        event = json.loads(data)
+        assert "error" not in event, event
+        for choice in event["choices"]:
+            text += choice["delta"].get("content") or ""
+    return text
+
+
 async def test_sigterm_lets_open_streams_finish(
     fake: FakeUpstream, fake_server: TestServer, tmp_path: Path
 ) -> None:
@@ -70,29 +87,17 @@ async def test_sigterm_lets_open_streams_finish(
     token_file = tmp_path / ".token"
     token_file.write_text("".join(f"t{i}::{t}\n" for i, t in enumerate(tokens)))
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "UPSTREAM_"))},
-        "AUTH_TOKEN": KEY,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "UPSTREAM_URL": str(fake_server.make_url("")).rstrip("/"),
-        "CURSOR_WEB_URL": str(fake_server.make_url("")).rstrip("/"),
-        "UPSTREAM_PROTOCOL": "legacy",
-        "TOKEN_FILE": str(token_file),
-        "TOKEN_LIST_FILE": str(tmp_path / ".token-list"),
-        "CONFIG_FILE": str(tmp_path / ".config.json"),
-        "SHUTDOWN_GRACE_S": str(GRACE_S),
-        "LOG_LEVEL": "WARNING",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cursor_api",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    env = service_env(
+        fake_server,
+        tmp_path,
+        AUTH_TOKEN=KEY,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        CONFIG_FILE=str(tmp_path / ".config.json"),
+        SHUTDOWN_GRACE_S=str(GRACE_S),
+        LOG_LEVEL="WARNING",
     )
+    proc = await start_service(env, tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     try:
         await read_until(proc.stdout, b"upstream:", 20)
@@ -119,26 +124,8 @@ async def test_sigterm_lets_open_streams_finish(
 
             proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
-            refused = False
-            while time.monotonic() - signalled < 2:
-                if await connect_refused(port):
-                    refused = True
-                    break
-                await asyncio.sleep(0.05)
-            assert refused, "the listening socket stayed open after SIGTERM"
+            assert await refused_within(port, 2), "the listening socket stayed open after SIGTERM"
             assert fake.active > 0, "the streams should still be running when refusal starts"
-
-            async def finish(resp: aiohttp.ClientResponse, first: bytes) -> str:
-                raw = (first + await resp.read()).decode()
-                text = ""
-                blocks = [b.removeprefix("data: ") for b in raw.split("\n\n") if b]
-                assert blocks[-1] == "[DONE]", blocks[-3:]
-                for data in blocks[:-1]:
-                    event = json.loads(data)
-                    assert "error" not in event, event
-                    for choice in event["choices"]:
-                        text += choice["delta"].get("content") or ""
-                return text
 
             texts = await asyncio.gather(*(finish(r, f) for r, f in responses))
             assert texts == ["".join(TEXTS)] * STREAMS
@@ -168,29 +155,17 @@ async def test_streams_past_the_grace_period_are_cut_with_an_error_event(
     fake.scenario = Scenario(texts=["endless "] * 10_000, delay=0.1)
     (tmp_path / ".token").write_text(f"t::{make_token('auth0|user_cut')}\n")
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "UPSTREAM_"))},
-        "AUTH_TOKEN": KEY,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "UPSTREAM_URL": str(fake_server.make_url("")).rstrip("/"),
-        "CURSOR_WEB_URL": str(fake_server.make_url("")).rstrip("/"),
-        "UPSTREAM_PROTOCOL": "legacy",
-        "TOKEN_FILE": str(tmp_path / ".token"),
-        "TOKEN_LIST_FILE": str(tmp_path / ".token-list"),
-        "CONFIG_FILE": str(tmp_path / ".config.json"),
-        "SHUTDOWN_GRACE_S": str(grace),
-        "LOG_LEVEL": "WARNING",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cursor_api",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    env = service_env(
+        fake_server,
+        tmp_path,
+        AUTH_TOKEN=KEY,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        CONFIG_FILE=str(tmp_path / ".config.json"),
+        SHUTDOWN_GRACE_S=str(grace),
+        LOG_LEVEL="WARNING",
     )
+    proc = await start_service(env, tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     try:
         await read_until(proc.stdout, b"upstream:", 20)

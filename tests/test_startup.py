@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from cursor_api.__main__ import main
 from cursor_api.config import Config, ConfigError
 
+from .service_process import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,12 +42,6 @@ def setting_names() -> list[str]:
     env = Recording({"AUTH_TOKEN": "k"})
     Config.from_env(env)
     return list(dict.fromkeys(env.read))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize(
