@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +64,32 @@ class ChatRequest:
         return bool(self.tools.tools) or any(
             m.role == "tool" or m.tool_calls for m in self.messages
         )
+
+
+def check_fields(
+    body: object,
+    *,
+    api: str,
+    known: frozenset[str],
+    refused: Mapping[str, str],
+    unset: tuple[object, ...] = (None, [], {}),
+) -> tuple[dict[str, Any], str]:
+    """The body of a Messages or Responses request and its model, once no field is refused
+    (a refused field set to one of `unset` passes), none is unknown and the model is named."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    for name, why in refused.items():
+        if body.get(name) not in unset:
+            raise bad_request(f"'{name}' is not supported: {why}", param=name)
+    unknown = sorted(k for k in body if k not in known and k not in refused)
+    if unknown:
+        raise bad_request(
+            f"'{unknown[0]}' is not a {api} field this service knows", param=unknown[0]
+        )
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise bad_request("'model' is required and must be a non-empty string", param="model")
+    return body, model
 
 
 def parse_chat_request(body: object) -> ChatRequest:

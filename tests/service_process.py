@@ -37,6 +37,18 @@ def service_env(fake_server: TestServer, folder: Path, **extra: str) -> dict[str
     }
 
 
+def serving_env(fake_server: TestServer, folder: Path, port: int, **extra: str) -> dict[str, str]:
+    """`service_env` for a service that listens on 127.0.0.1:`port`, its files in `folder`."""
+    return service_env(
+        fake_server,
+        folder,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        CONFIG_FILE=str(folder / ".config.json"),
+        **extra,
+    )
+
+
 async def start_service(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
     """`python -m cursor_api *args` with both output streams piped."""
     return await asyncio.create_subprocess_exec(

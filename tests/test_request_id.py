@@ -17,7 +17,7 @@ from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload, make
 from cursor_api.log_format import configure
 
 from .conftest import auth
-from .service_process import free_port, service_env, start_service
+from .service_process import free_port, serving_env, start_service
 
 CHAT = "/v1/chat/completions"
 BODY = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
@@ -100,13 +100,11 @@ async def test_json_log_request_id_matches_header_and_request_log(
         http_status=401, http_body=error_payload("ERROR_UNAUTHORIZED", "Unauthorized", wrap=False)
     )
     port = free_port()
-    env = service_env(
+    env = serving_env(
         fake_server,
         tmp_path,
+        port,
         AUTH_TOKEN=KEY,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        CONFIG_FILE=str(tmp_path / ".config.json"),
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
     )

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from cursor_api.fake_upstream import FakeUpstream, Scenario, make_token
 
-from .service_process import free_port, service_env, start_service
+from .service_process import free_port, serving_env, start_service
 
 KEY = "shutdown-admin-key"
 STREAMS = 20
@@ -87,13 +87,11 @@ async def test_sigterm_lets_open_streams_finish(
     token_file = tmp_path / ".token"
     token_file.write_text("".join(f"t{i}::{t}\n" for i, t in enumerate(tokens)))
     port = free_port()
-    env = service_env(
+    env = serving_env(
         fake_server,
         tmp_path,
+        port,
         AUTH_TOKEN=KEY,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        CONFIG_FILE=str(tmp_path / ".config.json"),
         SHUTDOWN_GRACE_S=str(GRACE_S),
         LOG_LEVEL="WARNING",
     )
@@ -155,13 +153,11 @@ async def test_streams_past_the_grace_period_are_cut_with_an_error_event(
     fake.scenario = Scenario(texts=["endless "] * 10_000, delay=0.1)
     (tmp_path / ".token").write_text(f"t::{make_token('auth0|user_cut')}\n")
     port = free_port()
-    env = service_env(
+    env = serving_env(
         fake_server,
         tmp_path,
+        port,
         AUTH_TOKEN=KEY,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        CONFIG_FILE=str(tmp_path / ".config.json"),
         SHUTDOWN_GRACE_S=str(grace),
         LOG_LEVEL="WARNING",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from ..chat_request import InMessage
+from ..chat_request import InMessage, check_fields
 from ..errors import ApiError, bad_request
 from ..tool_request import ToolRequest, check_tool_results, parse_tool_fields
 from .anthropic_blocks import parse_message
@@ -74,19 +74,7 @@ def parse_messages_request(body: object, *, count_only: bool = False) -> Message
 
     `count_only` is for count_tokens, whose body has no `max_tokens` or `stream`.
     """
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    for name, why in REFUSED.items():
-        if body.get(name) not in (None, [], {}):
-            raise bad_request(f"'{name}' is not supported: {why}", param=name)
-    unknown = sorted(k for k in body if k not in KNOWN and k not in REFUSED)
-    if unknown:
-        raise bad_request(
-            f"'{unknown[0]}' is not a Messages API field this service knows", param=unknown[0]
-        )
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise bad_request("'model' is required and must be a non-empty string", param="model")
+    body, model = check_fields(body, api="Messages API", known=KNOWN, refused=REFUSED)
     max_tokens = body.get("max_tokens", 1 << 30 if count_only else None)
     if not _is_int(max_tokens) or max_tokens < 1:
         raise bad_request(

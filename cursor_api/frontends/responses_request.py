@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..chat_request import InMessage
+from ..chat_request import InMessage, check_fields
 from ..errors import ApiError, bad_request
 from ..tool_request import ToolRequest, check_tool_results
 from ..upstream.types import PastCall
@@ -86,19 +86,9 @@ class ResponsesRequest:
 
 def parse_responses_request(body: object) -> ResponsesRequest:
     """Check types, ranges and required fields; every failure names the field."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    for name, why in REFUSED.items():
-        if body.get(name) not in (None, False, [], {}):
-            raise bad_request(f"'{name}' is not supported: {why}", param=name)
-    unknown = sorted(k for k in body if k not in KNOWN and k not in REFUSED)
-    if unknown:
-        raise bad_request(
-            f"'{unknown[0]}' is not a Responses API field this service knows", param=unknown[0]
-        )
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise bad_request("'model' is required and must be a non-empty string", param="model")
+    body, model = check_fields(
+        body, api="Responses API", known=KNOWN, refused=REFUSED, unset=(None, False, [], {})
+    )
     raw_input = body.get("input")
     if isinstance(raw_input, str):
         items: list[Any] = [{"type": "message", "role": "user", "content": raw_input}]
