@@ -27,6 +27,8 @@ from cursor_api.upstream.connect import (
     Frame,
     ProtocolError,
     encode_envelope,
+)
+from cursor_api.upstream.connect_errors import (
     parse_end_stream,
     parse_error_body,
     parse_grpc_trailer,

@@ -24,10 +24,8 @@ from cursor_api.tokens import (
     split_key,
 )
 from cursor_api.upstream import checksum
-from cursor_api.upstream.connect import (
-    EnvelopeDecoder,
-    ProtocolError,
-    encode_envelope,
+from cursor_api.upstream.connect import EnvelopeDecoder, ProtocolError, encode_envelope
+from cursor_api.upstream.connect_errors import (
     parse_end_stream,
     parse_error_body,
     parse_grpc_trailer,

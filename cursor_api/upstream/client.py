@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ..config import AUTO_CLIENT_VERSION, DEFAULT_CLIENT_VERSION, Config
-from .connect import parse_error_body
+from .connect_errors import parse_error_body
 from .errors import UpstreamError
 from .failures import silent as silent  # re-exported: the dialects import it from here
 from .failures import unreachable

@@ -18,7 +18,8 @@ from google.protobuf.message import DecodeError
 
 from ..config import Config
 from .client import broken, silent
-from .connect import EnvelopeDecoder, Frame, ProtocolError, parse_end_stream
+from .connect import EnvelopeDecoder, Frame, ProtocolError
+from .connect_errors import parse_end_stream
 from .errors import UpstreamError
 from .idle import IdleTimeout
 from .types import Event

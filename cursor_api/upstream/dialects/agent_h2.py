@@ -16,7 +16,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..client import UpstreamClient
-from ..connect import encode_envelope, parse_error_body
+from ..connect import encode_envelope
+from ..connect_errors import parse_error_body
 from ..failures import silent
 from ..h2errors import H2Unavailable, StreamRefused
 from ..h2pool import H2Pool
