@@ -1,8 +1,8 @@
 """Which HTTP/2 library for the agent dialect's `Run`: CPU per streamed 100-frame turn.
 
-Usage: `python bench/h2_libs.py [--turns N] [--rounds R]` (needs `pip install connectrpc
-pyqwest`, which are not dependencies of the service; it exits with a message without
-them). A throwaway measuring tool kept so the choice in the README can be re-checked.
+Usage: `python bench/h2_libs.py [--turns N] [--rounds R]` (needs connectrpc and
+pyqwest, from the `test` extra; not dependencies of the service). A measuring tool
+kept so the choice in the README can be re-checked.
 
 Both clients run one bidi `Run` stream per turn against the fake upstream (h2c, in
 another process on another CPU): send the run request, keep the body open, read the
@@ -10,11 +10,18 @@ another process on another CPU): send the run request, keep the body open, read 
 CPU time per turn (all its threads: pyqwest's Rust runtime included), the two clients
 taking turns in R rounds.
 
+Then each client meets the fake's HTTP/2 behaviours the transport must handle
+(issue 13 item 1: stream limit, a reader that stops, GOAWAY, no HTTP/2): what the
+library does by itself is code it saves us, what it leaves is code we would write.
+
 - `h2`: our transport (cursor_api/upstream/h2pool.py, h2conn.py: hyper-h2 under our
   asyncio protocol) plus the package's Connect decoder, as the service uses them.
 - `connectrpc`: the official Connect runtime's async client, bidi streaming over HTTP/2
   through pyqwest (reqwest/hyper in Rust), with the request body an async generator
-  held open until the answer ends.
+  held open until the answer ends. Our messages are google.protobuf's, so it gets
+  connectrpc's google.protobuf codec: its default codec is protobuf-py's, whose
+  `to_binary` our messages lack; the body generator then raises, and pyqwest reports
+  only hyper's "stream error sent by user: unexpected internal error".
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from h2_probes import probe_all  # noqa: E402  (the script's folder is on sys.path)
 
 from cursor_api.upstream.connect import EnvelopeDecoder, encode_envelope  # noqa: E402
 from cursor_api.upstream.h2pool import H2Pool  # noqa: E402
@@ -66,14 +75,19 @@ def text_of(message: ag.AgentServerMessage, parts: list[str]) -> bool:
     return bool(kind == "turn_ended")
 
 
-def ours(url: str) -> Callable[[int], Awaitable[str]]:
-    pool = H2Pool(10.0)
+Turn = Callable[..., Awaitable[str]]  # turn(n, pause=0.0): the text; pause after the first
 
-    async def turn(n: int) -> str:
+
+def ours(url: str, pool: H2Pool | None = None) -> Turn:
+    pool = pool or H2Pool(10.0)
+
+    async def turn(n: int, pause: float = 0.0) -> str:
         stream, _ = await pool.open_stream(url, PATH, headers(n))
         try:
             await stream.send(encode_envelope(RUN.SerializeToString()))
-            await stream.headers
+            status = dict(await stream.headers).get(b":status", b"")
+            if status != b"200":
+                raise RuntimeError(f"HTTP {status.decode()} (the status is ours to act on)")
             decoder = EnvelopeDecoder()
             parts: list[str] = []
             while chunk := await stream.read():
@@ -82,6 +96,8 @@ def ours(url: str) -> Callable[[int], Awaitable[str]]:
                         return "".join(parts)
                     if text_of(ag.AgentServerMessage.FromString(frame.payload), parts):
                         return "".join(parts)
+                    if pause and len(parts) == 1:
+                        await asyncio.sleep(pause)
             return "".join(parts)
         finally:
             stream.close()
@@ -89,13 +105,16 @@ def ours(url: str) -> Callable[[int], Awaitable[str]]:
     return turn
 
 
-def connect_python(url: str) -> Callable[[int], Awaitable[str]]:
+def connect_python(url: str) -> Turn:
     from connectrpc.client import ConnectClient
+    from connectrpc.compat import google_protobuf_binary_codec
     from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
     from pyqwest import Client, HTTPTransport, HTTPVersion
 
     http = Client(HTTPTransport(http_version=HTTPVersion.HTTP2))
-    client = ConnectClient(url, http_client=http, send_compression=None)
+    # Our messages are google.protobuf's: the default codec (protobuf-py) fails on them.
+    codec = google_protobuf_binary_codec()
+    client = ConnectClient(url, codec=codec, http_client=http, send_compression=None)
     method = MethodInfo(
         name="Run",
         service_name="agent.v1.AgentService",
@@ -105,7 +124,7 @@ def connect_python(url: str) -> Callable[[int], Awaitable[str]]:
         stream_type=StreamType.BIDI_STREAM,
     )
 
-    async def turn(n: int) -> str:
+    async def turn(n: int, pause: float = 0.0) -> str:
         done = asyncio.Event()
 
         async def body() -> AsyncIterator[ag.AgentClientMessage]:
@@ -120,6 +139,8 @@ def connect_python(url: str) -> Callable[[int], Awaitable[str]]:
             async for message in responses:
                 if text_of(message, parts):
                     break
+                if pause and len(parts) == 1:
+                    await asyncio.sleep(pause)
         finally:
             done.set()
             await responses.aclose()  # type: ignore[attr-defined]
@@ -148,12 +169,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=100, help="turns per client per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-probes", action="store_true", help="only the CPU table")
     args = parser.parse_args()
     try:
         import connectrpc  # noqa: F401
         import pyqwest  # noqa: F401
     except ImportError:
-        sys.exit("bench/h2_libs.py needs `pip install connectrpc pyqwest` for the comparison")
+        sys.exit("bench/h2_libs.py needs connectrpc and pyqwest (the `test` extra)")
     if len(CPUS) > 1:
         os.sched_setaffinity(0, CPUS[:1])
     import socket
@@ -202,6 +224,8 @@ async def main() -> None:
     finally:
         fake.terminate()
         fake.wait()
+    if not args.no_probes:
+        print("\n" + await probe_all({"h2": ours, "connectrpc": connect_python}))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,12 @@ class H2Options:
     max_streams: int | None = None  # SETTINGS_MAX_CONCURRENT_STREAMS
 
 
-def throwaway_cert(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem).
+def throwaway_cert(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost.
 
+    Returns (ca.pem, cert.pem, key.pem): clients trust ca.pem, the server presents
+    cert.pem. Two certificates, not one self-signed: a CA certificate used as the
+    server's own is refused by strict verifiers (rustls/webpki: CaUsedAsEndEntity).
     Needs the `cryptography` package (the `test` extra).
     """
     import datetime
@@ -55,15 +58,33 @@ def throwaway_cert(folder: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake cursor upstream")])
+    def named(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
     now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = named("fake cursor upstream CA")
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(named("fake cursor upstream"))
+        .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -74,10 +95,13 @@ def throwaway_cert(folder: Path) -> tuple[Path, Path]:
             ),
             critical=False,
         )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
     )
+    ca_path = folder / "fake-ca.pem"
     cert_path, key_path = folder / "fake-cert.pem", folder / "fake-key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -86,7 +110,7 @@ def throwaway_cert(folder: Path) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
-    return cert_path, key_path
+    return ca_path, cert_path, key_path
 
 
 class FakeServer:
@@ -99,7 +123,7 @@ class FakeServer:
         self.tls = tls
         self.options = options or H2Options()
         self.connections: list[H2ServerConnection] = []  # HTTP/2 connections accepted
-        self.ca_file: Path | None = None
+        self.ca_file: Path | None = None  # with tls: the CA the clients trust
         self.url = ""
         self._ssl: ssl.SSLContext | None = None
         # A stalled scenario must not hold the shutdown for aiohttp's default minute.
@@ -118,8 +142,7 @@ class FakeServer:
         await self._runner.setup()
         if self.tls:
             self._folder = tempfile.TemporaryDirectory(prefix="fake-cursor-tls-")
-            cert, key = throwaway_cert(Path(self._folder.name))
-            self.ca_file = cert
+            self.ca_file, cert, key = throwaway_cert(Path(self._folder.name))
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._ssl.load_cert_chain(cert, key)
             protocols = ["http/1.1"] if self.options.refuse else ["h2", "http/1.1"]
@@ -274,6 +297,10 @@ class H2ServerConnection(asyncio.Protocol):
     def _request(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
         assert stream_id is not None
+        if self.closed:
+            # Read in the same batch as the stream that made us send GOAWAY: unprocessed.
+            # A second GOAWAY would raise the last stream id, a PROTOCOL_ERROR (RFC 9113 §6.8).
+            return
         self.streams_seen += 1
         if self.options.goaway_at is not None and self.streams_seen >= self.options.goaway_at:
             # This stream and any later one go unprocessed; earlier ones end with the

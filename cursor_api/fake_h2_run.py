@@ -94,6 +94,10 @@ class H2Exchange:
     # -- the answer ------------------------------------------------------------------
 
     def send_headers(self, status: int, content_type: str) -> None:
+        # A GOAWAY read in the same batch as this stream's HEADERS closes the
+        # connection before the answer task runs.
+        if self.reset or self.conn.closed:
+            raise ConnectionResetError("the connection closed before the answer")
         self.conn.h2.send_headers(
             self.stream_id,
             [(b":status", str(status).encode()), (b"content-type", content_type.encode())],
