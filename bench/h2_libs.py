@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from h2_probes import probe_all  # noqa: E402  (the script's folder is on sys.path)
+from h2_probes import no_http2, probe_all  # noqa: E402  (the script's folder is on sys.path)
 
 from cursor_api.upstream.connect import EnvelopeDecoder, encode_envelope  # noqa: E402
 from cursor_api.upstream.h2pool import H2Pool  # noqa: E402
@@ -105,7 +105,7 @@ def ours(url: str, pool: H2Pool | None = None) -> Turn:
     return turn
 
 
-def connect_python(url: str) -> Turn:
+def connect_python(url: str, default_codec: bool = False) -> Turn:
     from connectrpc.client import ConnectClient
     from connectrpc.compat import google_protobuf_binary_codec
     from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
@@ -113,7 +113,7 @@ def connect_python(url: str) -> Turn:
 
     http = Client(HTTPTransport(http_version=HTTPVersion.HTTP2))
     # Our messages are google.protobuf's: the default codec (protobuf-py) fails on them.
-    codec = google_protobuf_binary_codec()
+    codec = None if default_codec else google_protobuf_binary_codec()
     client = ConnectClient(url, codec=codec, http_client=http, send_compression=None)
     method = MethodInfo(
         name="Run",
@@ -226,6 +226,9 @@ async def main() -> None:
         fake.wait()
     if not args.no_probes:
         print("\n" + await probe_all({"h2": ours, "connectrpc": connect_python}))
+        # How the first version of this bench failed every connectrpc turn.
+        broken = await no_http2(lambda url: connect_python(url, default_codec=True))
+        print(f"| connectrpc's default codec, google.protobuf messages | n/a | {broken} |")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ async def goaway(make: MakeTurn) -> str:
 
 
 async def no_http2(make: MakeTurn, **options: Any) -> str:
-    """What the client says when HTTP/2 is refused (the `auto` fallback must tell)."""
+    """What one turn gives (when HTTP/2 is refused, the `auto` fallback must tell)."""
     _, server = await _serve(Scenario(texts=TEXTS, demands=(), prompt=None), **options)
     try:
         return _said((await asyncio.gather(make(server.url)(1), return_exceptions=True))[0])

@@ -49,7 +49,8 @@ def throwaway_cert(folder: Path) -> tuple[Path, Path, Path]:
 
     Returns (ca.pem, cert.pem, key.pem): clients trust ca.pem, the server presents
     cert.pem. Two certificates, not one self-signed: a CA certificate used as the
-    server's own is refused by strict verifiers (rustls/webpki: CaUsedAsEndEntity).
+    server's own is refused by strict verifiers (rustls/webpki: CaUsedAsEndEntity;
+    docs/agent-transport.md §2).
     Needs the `cryptography` package (the `test` extra).
     """
     import datetime
@@ -299,7 +300,7 @@ class H2ServerConnection(asyncio.Protocol):
         assert stream_id is not None
         if self.closed:
             # Read in the same batch as the stream that made us send GOAWAY: unprocessed.
-            # A second GOAWAY would raise the last stream id, a PROTOCOL_ERROR (RFC 9113 §6.8).
+            # A second GOAWAY would raise the last stream id (docs/agent-transport.md §4).
             return
         self.streams_seen += 1
         if self.options.goaway_at is not None and self.streams_seen >= self.options.goaway_at:
