@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -183,13 +184,69 @@ async def load(
     return Result(ttfb, time.perf_counter() - started, errors, lost)
 
 
+def sse_events(chunks: list[bytes], buffer: bytes) -> tuple[list[bytes], bytes]:
+    """Whole SSE events (their `data:` payloads) out of the bytes read so far."""
+    *events, rest = (buffer + b"".join(chunks)).split(b"\n\n")
+    return [e[e.index(b"data: ") + 6 :] for e in events if b"data: " in e], rest
+
+
+def chat_text(obj: dict[str, Any]) -> str:
+    if "error" in obj:
+        raise RuntimeError(obj["error"]["message"])
+    return "".join(c["delta"].get("content") or "" for c in obj["choices"])
+
+
+def messages_text(obj: dict[str, Any]) -> str:
+    kind = obj.get("type")
+    if kind == "error":
+        raise RuntimeError(obj["error"]["message"])
+    if kind == "content_block_delta" and obj["delta"]["type"] == "text_delta":
+        return str(obj["delta"]["text"])
+    return ""
+
+
+def responses_text(obj: dict[str, Any]) -> str:
+    kind = obj.get("type")
+    if kind == "response.failed":
+        raise RuntimeError(obj["response"]["error"]["message"])
+    return str(obj["delta"]) if kind == "response.output_text.delta" else ""
+
+
+def whole_text(front: str, obj: dict[str, Any]) -> str:
+    """The answer text of a non-streamed reply of `front`."""
+    if front == "chat":
+        return str(obj["choices"][0]["message"]["content"])
+    if front == "messages":
+        return "".join(b["text"] for b in obj["content"] if b["type"] == "text")
+    return "".join(
+        part["text"]
+        for item in obj["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+    )
+
+
+# Each client API: its path, its request for the bench turn, and its streamed text.
+# Messages requires max_tokens; the others send none (as their clients do by default).
+FRONTS: dict[str, tuple[str, dict[str, Any], Callable[[dict[str, Any]], str]]] = {
+    "chat": ("/v1/chat/completions", {"messages": [{"role": "user", "content": "go"}]}, chat_text),
+    "messages": (
+        "/v1/messages",
+        {"max_tokens": 4096, "messages": [{"role": "user", "content": "go"}]},
+        messages_text,
+    ),
+    "responses": ("/v1/responses", {"input": "go"}, responses_text),
+}
+
+
 def proxied_call(
-    session: aiohttp.ClientSession, url: str
+    session: aiohttp.ClientSession, base: str, front: str = "chat", stream: bool = True
 ) -> Callable[[], Awaitable[tuple[float, str]]]:
-    body = json.dumps(
-        {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "go"}]}
-    ).encode()
+    """One turn through the service at `base`, in client API `front`, streamed or not."""
+    path, request, text_of = FRONTS[front]
+    body = json.dumps({"model": "gpt-4o", "stream": stream, **request}).encode()
     headers = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
+    url = base + path
 
     async def one() -> tuple[float, str]:
         started = time.perf_counter()
@@ -198,23 +255,20 @@ def proxied_call(
         async with session.post(url, data=body, headers=headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:200]}")
+            if not stream:
+                whole = whole_text(front, await resp.json())
+                return time.perf_counter() - started, whole
             buffer = b""
             async for chunk in resp.content.iter_any():
-                buffer += chunk
-                *events, buffer = buffer.split(b"\n\n")
-                for event in events:
-                    data = event.removeprefix(b"data: ")
+                events, buffer = sse_events([chunk], buffer)
+                for data in events:
                     if data == b"[DONE]":
                         continue
-                    obj = json.loads(data)
-                    if "error" in obj:
-                        raise RuntimeError(obj["error"]["message"])
-                    for choice in obj["choices"]:
-                        piece = choice["delta"].get("content")
-                        if piece:
-                            if not first:
-                                first = time.perf_counter() - started
-                            parts.append(piece)
+                    piece = text_of(json.loads(data))
+                    if piece:
+                        if not first:
+                            first = time.perf_counter() - started
+                        parts.append(piece)
         return first, "".join(parts)
 
     return one
@@ -327,7 +381,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str, object]:
+async def run_cell(
+    cell: Cell, folder: Path, baseline: Path | None, fronts: tuple[str, ...] = ()
+) -> dict[str, object]:
     fake_port, service_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{fake_port}"
     token = make_token("auth0|user_bench")
@@ -354,11 +410,18 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
             h1_folder = folder / "h1"
             h1_folder.mkdir(exist_ok=True)
             others["h1"] = (port, start_service(port, upstream, "agent", h1_folder, token))
-    rounds = 5 if others else 1
+    # At C=1 the other client APIs (`fronts`) ask the same service for the same turn,
+    # streamed and not, taking turns with chat completions (streamed and not, the
+    # baselines) in the same rounds.
+    calls = [(f, s) for f in ("chat", *fronts) for s in (True, False)]
+    if cell.concurrency != 1 or not fronts:
+        calls = []
+    rounds = 5 if others or calls else 1
     # The others' CPU per request is an average, not a distribution: half the
     # requests do, and keep the whole matrix within five minutes.
     other_requests = max(2, cell.requests // rounds // 2)
     other_cpu = dict.fromkeys(others, 0.0)
+    front_cpu = dict.fromkeys(calls, 0.0)
     try:
         wait_port(service_port)
         for port, _ in others.values():
@@ -367,11 +430,12 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            url = f"http://127.0.0.1:{service_port}/v1/chat/completions"
-            proxied = proxied_call(session, url)
+            base = f"http://127.0.0.1:{service_port}"
+            proxied = proxied_call(session, base)
             direct = direct_call(session, upstream, cell.dialect, token)
+            front_calls = {key: proxied_call(session, base, *key) for key in calls}
             through = {
-                name: proxied_call(session, f"http://127.0.0.1:{port}/v1/chat/completions")
+                name: proxied_call(session, f"http://127.0.0.1:{port}")
                 if name in ("baseline", "h1")
                 # The floors relay HTTP/1.1 only: their clients speak the agent dialect so.
                 else direct_call(
@@ -381,12 +445,12 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
             }
             await load(2, 4, proxied)  # warm up every path
             await load(2, 4, direct)
-            for call in through.values():
+            for call in [*through.values(), *front_calls.values()]:
                 await load(2, 4, call)
             idle_rss = proc_mem_mb(pid, "VmRSS")
             cpu = 0.0
             parts: list[Result] = []
-            for _ in range(rounds):
+            for turn in range(rounds):
                 before = proc_cpu_s(pid)
                 parts.append(await load(cell.concurrency, cell.requests // rounds, proxied))
                 cpu += proc_cpu_s(pid) - before
@@ -396,6 +460,13 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
                     other_cpu[name] += proc_cpu_s(proc.pid) - before
                     if other.errors or other.lost:
                         raise RuntimeError(f"{name}: {other.errors} errors, {other.lost} lost")
+                # Each round starts with another API, so none always follows the chat load.
+                for key in calls[turn % len(calls) :] + calls[: turn % len(calls)]:
+                    before = proc_cpu_s(pid)
+                    other = await load(1, other_requests, front_calls[key])
+                    front_cpu[key] += proc_cpu_s(pid) - before
+                    if other.errors or other.lost:
+                        raise RuntimeError(f"{key}: {other.errors} errors, {other.lost} lost")
             prox = Result.merge(parts)
             peak_rss = proc_mem_mb(pid, "VmHWM")
             dire = await load(cell.concurrency, cell.requests, direct)
@@ -420,6 +491,10 @@ async def run_cell(cell: Cell, folder: Path, baseline: Path | None) -> dict[str,
             f"{name}_cpu_ms_per_req": other_cpu.get(name, NAN) * 1000 / (other_requests * rounds)
             for name in ("relay", "splice", "baseline", "h1")
         },
+        "fronts": {
+            f"{front} {'stream' if stream else 'json'}": spent * 1000 / (other_requests * rounds)
+            for (front, stream), spent in front_cpu.items()
+        },
         "idle_rss_mb": idle_rss,
         "peak_rss_mb": peak_rss,
         "errors": prox.errors + dire.errors,
@@ -438,7 +513,7 @@ async def open_streams(folder: Path, streams: int, dialect: str = "legacy") -> d
     try:
         wait_port(service_port)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            one = proxied_call(session, f"http://127.0.0.1:{service_port}/v1/chat/completions")
+            one = proxied_call(session, f"http://127.0.0.1:{service_port}")
             await load(1, 2, one)
             idle = proc_mem_mb(service.pid, "VmRSS")
             result = await load(streams, streams, one)
@@ -454,6 +529,28 @@ def floors(row: dict[str, object]) -> str:
     if not (isinstance(relay, float) and isinstance(splice, float)) or relay != relay:
         return ""
     return f" ({relay:.2f} / {splice:.2f})"
+
+
+def fronts_table(rows: list[dict[str, object]]) -> str:
+    """Each client API's CPU per turn against chat completions' in the same rounds."""
+    lines = [
+        "| cell | API | CPU ms/turn | chat completions CPU ms/turn | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        fronts = r.get("fronts")
+        if not isinstance(fronts, dict) or not fronts:
+            continue
+        chat = {"stream": fronts["chat stream"], "json": fronts["chat json"]}
+        for name, spent in fronts.items():
+            if name.startswith("chat "):
+                continue
+            base = chat[name.split()[1]]
+            assert isinstance(base, float)
+            lines.append(
+                f"| {r['cell']} | {name} | {spent:.2f} | {base:.2f} | {spent / base:.2f}x |"
+            )
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def table(rows: list[dict[str, object]], baseline: bool = False) -> str:
@@ -487,6 +584,12 @@ async def main() -> None:
     parser.add_argument(
         "--only", default="", help="run only cells whose name contains each word, e.g. 'C=1 5ms'"
     )
+    parser.add_argument(
+        "--fronts",
+        default="messages,responses",
+        help="client APIs raced with chat completions at C=1, streamed and not "
+        "(messages, responses; '' for none)",
+    )
     parser.add_argument("--no-streams", action="store_true", help="skip the 200-stream RSS run")
     parser.add_argument(
         "--baseline",
@@ -507,12 +610,16 @@ async def main() -> None:
     cells = [c for c in cells if all(word in c.name for word in args.only.split())]
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        apis = tuple(f for f in args.fronts.split(",") if f)
         for cell in cells:
             print(f"  {cell.name} …", file=sys.stderr, flush=True)
-            rows.append(await run_cell(cell, Path(tmp), args.baseline))
+            rows.append(await run_cell(cell, Path(tmp), args.baseline, apis))
         streams = None if args.no_streams else await open_streams(Path(tmp), 200)
         turns = None if args.no_streams else await open_streams(Path(tmp), 200, "agent-h2")
     print(table(rows, args.baseline is not None))
+    by_api = fronts_table(rows)
+    if by_api:
+        print("\nClient APIs on the same service, same turn, same rounds:\n" + by_api)
     for r in rows:
         h2, h1 = r["cpu_ms_per_req"], r.get("h1_cpu_ms_per_req")
         if isinstance(h1, float) and h1 == h1 and isinstance(h2, float):
