@@ -93,9 +93,22 @@ def usage_json(usage: Usage) -> dict[str, Any]:
 
 
 class MessagesRenderer:
-    """The Messages event stream; opens and closes content blocks as their kind changes."""
+    """The Messages event stream; opens and closes content blocks as their kind changes.
 
-    __slots__ = ("block", "index", "model", "omitted", "prompt_tokens", "thinking_on", "thought")
+    A text or thinking delta is the one event sent per network read: it is built from
+    bytes made once per block around the JSON of the piece, not from a dict.
+    """
+
+    __slots__ = (
+        "block",
+        "delta_head",
+        "index",
+        "model",
+        "omitted",
+        "prompt_tokens",
+        "thinking_on",
+        "thought",
+    )
 
     def __init__(self, model: str, prompt_tokens: int, *, thinking: bool, omitted: bool) -> None:
         self.model = model
@@ -105,6 +118,8 @@ class MessagesRenderer:
         self.block: str | None = None
         self.index = -1
         self.thought: list[str] = []
+        # `content_block_delta` of the open block up to the piece's JSON string.
+        self.delta_head = b""
 
     def start(self) -> bytes:
         message: dict[str, Any] = {
@@ -127,6 +142,15 @@ class MessagesRenderer:
         if kind == "thinking":
             block["signature"] = ""
         start = {"type": "content_block_start", "index": self.index, "content_block": block}
+        self.delta_head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(self.index).encode()
+            + b',"delta":{"type":"'
+            + kind.encode()
+            + b'_delta","'
+            + kind.encode()
+            + b'":'
+        )
         return data + _event("content_block_start", start)
 
     def _close(self) -> bytes:
@@ -152,11 +176,12 @@ class MessagesRenderer:
         self.thought.append(text)
         if self.omitted:
             return data
-        return data + self._delta({"type": "thinking_delta", "thinking": text})
+        return data + self.delta_head + _dumps(text).encode() + DELTA_TAIL
 
     def text(self, text: str) -> bytes:
-        data = self._open("text") if self.block != "text" else b""
-        return data + self._delta({"type": "text_delta", "text": text})
+        if self.block == "text":
+            return self.delta_head + _dumps(text).encode() + DELTA_TAIL
+        return self._open("text") + self.delta_head + _dumps(text).encode() + DELTA_TAIL
 
     def citations(self, cited: list[Cited] | tuple[Cited, ...]) -> bytes:
         """`citations_delta`s on the text block (opened if none is)."""
@@ -196,6 +221,10 @@ class MessagesRenderer:
 
     def error(self, error: ApiError) -> bytes:
         return _event("error", error_body(error))
+
+
+# Closes a text or thinking delta after the piece's JSON string.
+DELTA_TAIL = b"}}\n\n"
 
 
 def _event(name: str, body: dict[str, Any]) -> bytes:

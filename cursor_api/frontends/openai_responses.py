@@ -157,7 +157,12 @@ def finished(body: dict[str, Any], finish: Finish) -> dict[str, Any]:
 
 
 class ResponsesRenderer:
-    """The Responses event stream; one output item open at a time."""
+    """The Responses event stream; one output item open at a time.
+
+    A text or summary delta is the one event sent per network read: it is built from
+    bytes made once per item around its sequence number and the JSON of the piece,
+    not from a dict.
+    """
 
     def __init__(self, wire: ResponsesRequest, model: str, store: ResponseStore) -> None:
         self.wire = wire
@@ -168,6 +173,11 @@ class ResponsesRenderer:
         self.item_id = ""
         self.parts: list[str] = []
         self.annotations: list[Any] = []
+        # The open item's delta event: head, sequence number, middle, the piece's
+        # JSON string, tail.
+        self.delta_head = b""
+        self.delta_middle = b""
+        self.delta_tail = b""
 
     def _event(self, name: str, body: dict[str, Any]) -> bytes:
         body = {"type": name, "sequence_number": self.seq, **body}
@@ -182,11 +192,34 @@ class ResponsesRenderer:
     def _where(self) -> dict[str, Any]:
         return {"item_id": self.item_id, "output_index": len(self.body["output"])}
 
+    def _templates(self, name: str, fields: bytes, tail: bytes) -> None:
+        """The delta event `name` of the open item, as bytes around the changing parts."""
+        self.delta_head = (
+            b"event: " + name.encode() + b'\ndata: {"type":"' + name.encode()
+        ) + b'","sequence_number":'
+        where = _dumps(self._where()).encode()[1:-1]
+        self.delta_middle = b"," + where + fields + b',"delta":'
+        self.delta_tail = tail
+
+    def _delta(self, text: str) -> bytes:
+        seq = self.seq
+        self.seq += 1
+        return (
+            self.delta_head
+            + str(seq).encode()
+            + self.delta_middle
+            + _dumps(text).encode()
+            + self.delta_tail
+        )
+
     def _open(self, kind: str) -> bytes:
         data = self._close()
         self.kind, self.parts = kind, []
         if kind == "reasoning":
             self.item_id = _id("rs")
+            self._templates(
+                "response.reasoning_summary_text.delta", b',"summary_index":0', b"}\n\n"
+            )
             item = reasoning_item(self.item_id, "", False)
             part: dict[str, Any] = {"type": "summary_text", "text": ""}
             return (
@@ -201,6 +234,7 @@ class ResponsesRenderer:
                 )
             )
         self.item_id = _id("msg")
+        self._templates("response.output_text.delta", b',"content_index":0', b',"logprobs":[]}\n\n')
         item = message_item(self.item_id, "", "in_progress")
         part = {"type": "output_text", "text": "", "annotations": []}
         return (
@@ -247,18 +281,12 @@ class ResponsesRenderer:
     def thinking(self, text: str) -> bytes:
         data = self._open("reasoning") if self.kind != "reasoning" else b""
         self.parts.append(text)
-        return data + self._event(
-            "response.reasoning_summary_text.delta",
-            {**self._where(), "summary_index": 0, "delta": text},
-        )
+        return data + self._delta(text)
 
     def text(self, text: str) -> bytes:
         data = self._open("message") if self.kind != "message" else b""
         self.parts.append(text)
-        return data + self._event(
-            "response.output_text.delta",
-            {**self._where(), "content_index": 0, "delta": text, "logprobs": []},
-        )
+        return data + self._delta(text)
 
     def tool_call(self, index: int, call: ToolCall) -> bytes:
         data = self._close()
