@@ -72,13 +72,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        body = ApiError(
-            500,
-            "internal error in cursor-api; the server log has the details",
-            type="server_error",
-            code="internal_error",
-        ).body()
-        return web.json_response(body, status=500)
+        return render(
+            ApiError(
+                500,
+                "internal error in cursor-api; the server log has the details",
+                type="server_error",
+                code="internal_error",
+            )
+        )
 
 
 def _keep_headers(exc: web.HTTPException) -> dict[str, str]:

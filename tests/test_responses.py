@@ -294,3 +294,34 @@ async def test_expired_previous_response_id(make_service: Service) -> None:
     assert resp.status == 400
     error = (await resp.json())["error"]
     assert error["code"] == "previous_response_not_found" and "RESPONSES_TTL_S" in error["message"]
+
+
+@AGENT
+@pytest.mark.parametrize(
+    ("item", "param"),
+    [
+        (
+            {"type": "message", "role": "user", "content": [{"type": "input_video"}]},
+            "input[0].content[0]",
+        ),
+        (
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_file", "file_id": "f"}],
+            },
+            "input[0].content[0]",
+        ),
+        ({"type": "local_shell_call_output", "call_id": "c1"}, "input[0].type"),
+    ],
+)
+async def test_unknown_item_and_part_types(
+    service: TestClient[Any, Any], fake: FakeUpstream, item: dict[str, Any], param: str
+) -> None:
+    """Unknown item or content-part types: a 400 in OpenAI's shape naming the place."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk(service).responses.create(model=MODEL, input=[item])  # type: ignore[list-item]
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert fake.seen == []

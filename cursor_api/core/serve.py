@@ -96,8 +96,10 @@ async def serve(request: web.Request, front: FrontEnd[W]) -> web.StreamResponse:
         error, status = shutdown_error().message, shutdown_error().status
         return front.error(shutdown_error())
     except ApiError as exc:
-        error, status = exc.message, exc.status
-        return _error(front, exc)
+        resp = _error(front, exc)
+        # The status the client got: a front-end may spell it its own way (Anthropic's 529).
+        error, status = exc.message, resp.status
+        return resp
     except Exception as exc:
         error = f"internal error: {exc!r}"
         raise

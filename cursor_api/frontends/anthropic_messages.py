@@ -60,14 +60,26 @@ ERROR_TYPES = {
     413: "request_too_large",
     415: "invalid_request_error",
     429: "rate_limit_error",
-    503: "overloaded_error",
     529: "overloaded_error",
 }
 
 
+# Anthropic's status for a temporary lack of capacity (its SDKs and Claude Code retry it).
+OVERLOADED = 529
+
+
+def error_status(error: ApiError) -> int:
+    """Our 503 that a wait can cure (every pool token cooling, a restart under way) is
+    Anthropic's 529 `overloaded_error`; a final one (no tokens at all) stays a 503
+    `api_error`."""
+    if error.status == 503 and error.should_retry is not False:
+        return OVERLOADED
+    return error.status
+
+
 def error_body(error: ApiError) -> dict[str, Any]:
     """Anthropic's error object: `{"type":"error","error":{"type","message"}}`."""
-    kind = ERROR_TYPES.get(error.status)
+    kind = ERROR_TYPES.get(error_status(error))
     if kind is None:
         kind = "api_error" if error.status >= 500 else "invalid_request_error"
     return {"type": "error", "error": {"type": kind, "message": error.message}}
@@ -290,7 +302,7 @@ class AnthropicMessages:
         return web.Response(body=_dumps(payload).encode(), content_type="application/json")
 
     def error(self, error: ApiError) -> web.Response:
-        return web.json_response(error_body(error), status=error.status)
+        return web.json_response(error_body(error), status=error_status(error))
 
 
 def _input(call: ToolCall) -> Any:
