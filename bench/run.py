@@ -12,7 +12,10 @@ this package's own dialect client, so each row shows the service's overhead. At 
 the same direct load also goes through two floors on the service's CPU, taking turns
 with the service: `bench/relay.py`, a bare aiohttp pass-through (what any aiohttp
 proxy pays on this machine at that moment), and `bench/relay.py --tcp`, a TCP splice
-that parses nothing (what any asyncio proxy pays).
+that parses nothing (what any asyncio proxy pays). Also at C=1, the same turn is asked
+of the same service through Anthropic Messages and OpenAI Responses, streamed and not,
+taking turns in the same rounds with chat completions streamed and not, and each one's
+CPU per turn is printed against chat completions' (`--fronts`).
 """
 
 from __future__ import annotations

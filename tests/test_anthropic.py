@@ -565,3 +565,65 @@ async def test_internal_error_is_anthropic_shaped(
     data = await resp.json()
     assert data["type"] == "error" and data["error"]["type"] == "api_error"
     assert "server log" in data["error"]["message"]
+
+
+TOOL_TURN: list[Any] = [
+    {"role": "user", "content": "weather?"},
+    {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}],
+    },
+]
+
+
+@pytest.mark.parametrize("dialect", ["agent"])
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"max_tokens": None}, "'max_tokens' is required"),
+        (
+            {
+                "messages": [
+                    *TOOL_TURN,
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "t9", "content": "x"}],
+                    },
+                ]
+            },
+            "matches no tool_use",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]},
+            "'messages[0].content[0].type' 'document'",
+        ),
+        (
+            {
+                "messages": [
+                    *TOOL_TURN,
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "x"}]}
+                        ],
+                    },
+                ]
+            },
+            "'messages[2].content[0].content[0]'",
+        ),
+        ({"system": [{"type": "image"}]}, "'system[0]' must be a text block"),
+    ],
+)
+async def test_bad_input_gets_anthropic_shape(
+    service: TestClient[Any, Any], fake: FakeUpstream, change: dict[str, Any], needle: str
+) -> None:
+    """The issue's bad input, each a 400 in exactly Anthropic's shape, nothing sent upstream."""
+    payload = {k: v for k, v in {**body(tools=[WEATHER_TOOL]), **change}.items() if v is not None}
+    resp = await service.post("/v1/messages", json=payload, headers={"x-api-key": ADMIN})
+    assert resp.status == 400
+    data = await resp.json()
+    assert set(data) == {"type", "error"} and data["type"] == "error"
+    assert set(data["error"]) == {"type", "message"}
+    assert data["error"]["type"] == "invalid_request_error"
+    assert needle in data["error"]["message"]
+    assert fake.seen == []
