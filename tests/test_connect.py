@@ -1,8 +1,8 @@
 """Connect framing against the real Cursor captures in tests/fixtures.
 
-The error forms are tested in test_connect_errors.py, the error tables in
-test_upstream_errors.py. Pure bytes in, frames out: no server, no generated protobuf modules (the
-answer text is read with a hand walk over `StreamChatResponse.text`, field 1).
+Pure bytes in, frames out: no server, no generated protobuf modules (the answer text
+is read with a hand walk over `StreamChatResponse.text`, field 1). The error forms
+are tested in test_connect_errors.py, the error tables in test_upstream_errors.py.
 """
 
 from __future__ import annotations
