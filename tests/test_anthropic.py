@@ -17,7 +17,7 @@ from cursor_api.fake_upstream import FakeCall, FakeUpstream, Scenario, error_pay
 from cursor_api.frontends.anthropic_messages import AnthropicMessages
 
 from .conftest import ADMIN, SHARED, Service, auth
-from .test_images import make_png
+from .test_image_formats import make_png
 
 CAPTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 ANSWER = "Hello from the fake Cursor upstream."

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from cursor_api.fake_upstream import FakeUpstream
 
 from .conftest import Service, auth
-from .test_images import data_url, make_gif, make_png
+from .test_image_formats import data_url, make_gif, make_png
 
 
 def image_request(url: str) -> dict[str, Any]:
