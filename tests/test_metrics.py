@@ -56,14 +56,8 @@ async def settle(client: Client) -> None:
     raise AssertionError(f"{log.active} request log entries still pending")
 
 
-async def test_counters_match_a_scripted_mix(
-    fake: FakeUpstream, make_service: Service, pool_tokens: list[str], dialect: str
-) -> None:
-    service = await make_service(metrics_token=METRICS_KEY)
-    rejected = pool_tokens[0]
-    fake.by_token[rejected] = Scenario(
-        http_status=401, http_body=error_payload("ERROR_UNAUTHORIZED", "Unauthorized", wrap=False)
-    )
+async def play_mix(fake: FakeUpstream, service: TestClient[Any, Any]) -> int:
+    """Seven requests of every outcome (the first pool token refused); the bytes streamed."""
     sent = 0
 
     # 1. Failover: the first pool token is refused, the second answers.
@@ -101,6 +95,18 @@ async def test_counters_match_a_scripted_mix(
     resp = await service.post(CHAT, json=body(), headers=auth("wrong"))
     assert resp.status == 401
     await settle(service)
+    return sent
+
+
+async def test_counters_match_a_scripted_mix(
+    fake: FakeUpstream, make_service: Service, pool_tokens: list[str], dialect: str
+) -> None:
+    service = await make_service(metrics_token=METRICS_KEY)
+    rejected = pool_tokens[0]
+    fake.by_token[rejected] = Scenario(
+        http_status=401, http_body=error_payload("ERROR_UNAUTHORIZED", "Unauthorized", wrap=False)
+    )
+    sent = await play_mix(fake, service)
 
     samples = await scrape(service, METRICS_KEY)
     requests = "cursor_api_requests_total"
