@@ -16,7 +16,7 @@ import h2.errors
 from multidict import CIMultiDict
 
 from .fake_agent import agent_frames, agent_heartbeat
-from .fake_play import beat, end_frame, write_split
+from .fake_play import beat, play_frames, write_split
 from .fake_scenario import Scenario
 from .fake_state import AgentRun, Seen
 from .upstream.connect import COMPRESSED, EnvelopeDecoder, ProtocolError
@@ -199,34 +199,29 @@ async def _answer(exchange: H2Exchange, scenario: Scenario, seen: Seen) -> None:
             beat(exchange, scenario.heartbeat_every, heartbeat)
         )
     try:
-        await _frames(exchange, scenario)
+        await play_frames(_StreamSink(exchange, scenario), scenario, agent_frames(scenario))
     finally:
         if beats is not None:
             beats.cancel()
 
 
-async def _frames(exchange: H2Exchange, scenario: Scenario) -> None:
-    frames = agent_frames(scenario)
-    if scenario.hold:
-        await asyncio.sleep(scenario.hold)
-    rng = random.Random(scenario.seed)
-    for i, frame in enumerate(frames):
-        if scenario.drop_after is not None and i >= scenario.drop_after:
-            exchange.abort()
-            return
-        if scenario.stall_after is not None and i >= scenario.stall_after:
-            await asyncio.sleep(3600)
-        if scenario.delay and i:
-            await asyncio.sleep(scenario.delay)
-        if not scenario.coalesce:
-            await write_split(exchange, scenario, frame, rng)
-    if scenario.coalesce:
-        await write_split(exchange, scenario, b"".join(frames), rng)
-    if scenario.drop_after is not None:
-        exchange.abort()
-        return
-    # A client may reset the stream once it has turn_ended: that is no disconnect.
-    exchange.delivered = True
-    if not scenario.no_end:
-        await write_split(exchange, scenario, end_frame(scenario), rng)
-    exchange.end()
+class _StreamSink:
+    """A Run stream's answer: one seeded cut for the whole stream, a drop resets it."""
+
+    def __init__(self, exchange: H2Exchange, scenario: Scenario) -> None:
+        self.exchange = exchange
+        self.scenario = scenario
+        self.rng = random.Random(scenario.seed)
+
+    async def send(self, frame: bytes) -> None:
+        await write_split(self.exchange, self.scenario, frame, self.rng)
+
+    def drop(self) -> None:
+        self.exchange.abort()
+
+    async def end(self, last: bytes | None) -> None:
+        # A client may reset the stream once it has turn_ended: that is no disconnect.
+        self.exchange.delivered = True
+        if last is not None:
+            await write_split(self.exchange, self.scenario, last, self.rng)
+        self.exchange.end()

@@ -55,10 +55,10 @@ class FakePlayer(FakeState):
                 await resp.write_eof()
                 return resp
             if scenario.raw is not None:
-                await self._write(resp, scenario, [scenario.raw])
+                await _write(resp, scenario, [scenario.raw])
                 await resp.write_eof()
                 return resp
-            await self._write(resp, scenario, head)
+            await _write(resp, scenario, head)
             if before is not None:
                 await before(resp)
             beats = (
@@ -67,7 +67,7 @@ class FakePlayer(FakeState):
                 else None
             )
             try:
-                await self._frames(request, resp, scenario, frames)
+                await play_frames(_ResponseSink(request, resp, scenario), scenario, frames)
             finally:
                 if beats is not None:
                     beats.cancel()
@@ -78,41 +78,66 @@ class FakePlayer(FakeState):
         finally:
             self.active -= 1
 
-    async def _frames(
-        self,
-        request: web.Request,
-        resp: web.StreamResponse,
-        scenario: Scenario,
-        frames: list[bytes],
-    ) -> None:
-        """Write the content frames and the ending the scenario asks for."""
-        if scenario.hold:
-            await asyncio.sleep(scenario.hold)
-        for i, frame in enumerate(frames):
-            if scenario.drop_after is not None and i >= scenario.drop_after:
-                _abort(request)
-                return
-            if scenario.stall_after is not None and i >= scenario.stall_after:
-                await asyncio.sleep(3600)
-            if scenario.delay and i:
-                await asyncio.sleep(scenario.delay)
-            if not scenario.coalesce:
-                await self._write(resp, scenario, [frame])
-        if scenario.coalesce:
-            await self._write(resp, scenario, [b"".join(frames)])
-        if scenario.drop_after is not None:
-            _abort(request)
-            return
-        if not scenario.no_end:
-            await self._write(resp, scenario, [end_frame(scenario)])
-        await resp.write_eof()
 
-    async def _write(
-        self, resp: web.StreamResponse, scenario: Scenario, chunks: list[bytes]
-    ) -> None:
-        rng = random.Random(scenario.seed)
-        for chunk in chunks:
-            await write_split(resp, scenario, chunk, rng)
+async def _write(resp: web.StreamResponse, scenario: Scenario, chunks: list[bytes]) -> None:
+    rng = random.Random(scenario.seed)
+    for chunk in chunks:
+        await write_split(resp, scenario, chunk, rng)
+
+
+class _ResponseSink:
+    """An HTTP/1.1 answer: each frame cut as the scenario says, a drop aborts the connection."""
+
+    def __init__(self, request: web.Request, resp: web.StreamResponse, scenario: Scenario) -> None:
+        self.request = request
+        self.resp = resp
+        self.scenario = scenario
+
+    async def send(self, frame: bytes) -> None:
+        await _write(self.resp, self.scenario, [frame])
+
+    def drop(self) -> None:
+        _abort(self.request)
+
+    async def end(self, last: bytes | None) -> None:
+        if last is not None:
+            await _write(self.resp, self.scenario, [last])
+        await self.resp.write_eof()
+
+
+class FrameSink(Protocol):
+    """Where `play_frames` sends an answer's frames: an HTTP/1.1 response or an HTTP/2 stream."""
+
+    async def send(self, frame: bytes) -> None:
+        """Write one frame (or the coalesced frames), cut as the scenario says."""
+
+    def drop(self) -> None:
+        """Break the answer off (the scenario's `drop_after`)."""
+
+    async def end(self, last: bytes | None) -> None:
+        """Every content frame is out: write `last` (the end-of-stream frame), then close."""
+
+
+async def play_frames(sink: FrameSink, scenario: Scenario, frames: list[bytes]) -> None:
+    """Write the content frames and the ending the scenario asks for, on any transport."""
+    if scenario.hold:
+        await asyncio.sleep(scenario.hold)
+    for i, frame in enumerate(frames):
+        if scenario.drop_after is not None and i >= scenario.drop_after:
+            sink.drop()
+            return
+        if scenario.stall_after is not None and i >= scenario.stall_after:
+            await asyncio.sleep(3600)
+        if scenario.delay and i:
+            await asyncio.sleep(scenario.delay)
+        if not scenario.coalesce:
+            await sink.send(frame)
+    if scenario.coalesce:
+        await sink.send(b"".join(frames))
+    if scenario.drop_after is not None:
+        sink.drop()
+        return
+    await sink.end(None if scenario.no_end else end_frame(scenario))
 
 
 class Writer(Protocol):
