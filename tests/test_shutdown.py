@@ -55,6 +55,22 @@ async def connect_refused(port: int) -> bool:
     return False
 
 
+async def start(
+    fake_server: TestServer, folder: Path, grace: float
+) -> tuple[asyncio.subprocess.Process, int]:
+    """The service on a free port with SHUTDOWN_GRACE_S=`grace`: its process and port."""
+    port = free_port()
+    env = serving_env(
+        fake_server,
+        folder,
+        port,
+        AUTH_TOKEN=KEY,
+        SHUTDOWN_GRACE_S=str(grace),
+        LOG_LEVEL="WARNING",
+    )
+    return await start_service(env, folder), port
+
+
 async def refused_within(port: int, seconds: float) -> bool:
     """True when the port refuses new connections within `seconds`."""
     start = time.monotonic()
@@ -86,16 +102,7 @@ async def test_sigterm_lets_open_streams_finish(
     tokens = [make_token(f"auth0|user_shutdown_{i}") for i in range(3)]
     token_file = tmp_path / ".token"
     token_file.write_text("".join(f"t{i}::{t}\n" for i, t in enumerate(tokens)))
-    port = free_port()
-    env = serving_env(
-        fake_server,
-        tmp_path,
-        port,
-        AUTH_TOKEN=KEY,
-        SHUTDOWN_GRACE_S=str(GRACE_S),
-        LOG_LEVEL="WARNING",
-    )
-    proc = await start_service(env, tmp_path)
+    proc, port = await start(fake_server, tmp_path, GRACE_S)
     assert proc.stdout is not None and proc.stderr is not None
     try:
         await read_until(proc.stdout, b"upstream:", 20)
@@ -152,16 +159,7 @@ async def test_streams_past_the_grace_period_are_cut_with_an_error_event(
     grace = 2.0
     fake.scenario = Scenario(texts=["endless "] * 10_000, delay=0.1)
     (tmp_path / ".token").write_text(f"t::{make_token('auth0|user_cut')}\n")
-    port = free_port()
-    env = serving_env(
-        fake_server,
-        tmp_path,
-        port,
-        AUTH_TOKEN=KEY,
-        SHUTDOWN_GRACE_S=str(grace),
-        LOG_LEVEL="WARNING",
-    )
-    proc = await start_service(env, tmp_path)
+    proc, port = await start(fake_server, tmp_path, grace)
     assert proc.stdout is not None and proc.stderr is not None
     try:
         await read_until(proc.stdout, b"upstream:", 20)
