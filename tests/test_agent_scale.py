@@ -1,0 +1,34 @@
+"""Load at agent scale (issue 16 item 17): 1,000 concurrent streams against the fake.
+
+The bench cell (`python bench/agent_scale.py`) runs them for 60 s each; here they last
+2 s so the suite stays short. The service runs alone in its own process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "agent_scale.py"
+
+
+def _bench() -> Any:
+    """bench/ is scripts, not a package: load the cell's module from its file."""
+    spec = importlib.util.spec_from_file_location("agent_scale", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_1000_concurrent_streams() -> None:
+    figures = await _bench().run(streams=1000, seconds=2.0)
+    print(f"\n{figures}")
+    assert figures.errors == 0
+    assert figures.lost == 0
+    assert figures.peak_rss_mb <= 150
+    assert figures.active_after == 0
+    # What stays open is the upstream pool's kept-alive connections (one per stream at
+    # most, closed after 60 s idle); nothing else.
+    assert figures.fds_after <= figures.fds_idle + 2 * figures.streams
