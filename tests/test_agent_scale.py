@@ -7,6 +7,7 @@ The bench cell (`python bench/agent_scale.py`) runs them for 60 s each; here the
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ def _bench() -> Any:
     spec = importlib.util.spec_from_file_location("agent_scale", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered first: its dataclass looks its module up in sys.modules.
+    sys.modules.setdefault("agent_scale", module)
     spec.loader.exec_module(module)
     return module
 
