@@ -105,12 +105,23 @@ async def _parked_runs(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
-    """One ClientSession for the app's life; no total timeout (streams run long)."""
+    """One ClientSession for the app's life; no total timeout (streams run long).
+
+    No limit on connections (a turn holds one for minutes; a cap would queue turns),
+    so the pool after a burst holds one idle connection per turn that ran at once
+    (two on the HTTP/1.1 agent fallback: RunSSE and a BidiAppend). aiohttp has no cap
+    on idle connections, only their idle time: UPSTREAM_KEEPALIVE_S closes them
+    (within twice that, as its sweep runs on that period), so descriptors return to
+    idle after a burst. Short, too, so that we never reuse a connection a load
+    balancer is closing at its own idle limit (often 60 s).
+    """
     config = app[keys.config_key]
     ssl: ssl_module.SSLContext | bool = True
     if config.upstream_ca_file:
         ssl = tls_context(config.upstream_ca_file)
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ssl=ssl)
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, keepalive_timeout=config.upstream_keepalive_s, ssl=ssl
+    )
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.upstream_timeout_s)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, auto_decompress=True

@@ -97,6 +97,8 @@ class Config:
     agent_transport: Literal["auto", "http2", "http1"] = "auto"
     # Extra CA certificates (PEM) trusted for the upstream, e.g. a local TLS proxy's.
     upstream_ca_file: str = ""
+    # How long an idle HTTP/1.1 upstream connection is kept for reuse (app._upstream).
+    upstream_keepalive_s: float = 15.0
     # Failover: how many pool tokens one request may try before giving up.
     max_token_tries: int = 3
     models_refresh_s: float = 1800.0
@@ -191,6 +193,7 @@ class Config:
                 "AGENT_TRANSPORT", "auto", ("auto", "http2", "http1")
             ),
             upstream_ca_file=r.file("UPSTREAM_CA_FILE"),
+            upstream_keepalive_s=r.number("UPSTREAM_KEEPALIVE_S", 15, low=0.1),
             max_token_tries=r.integer("MAX_TOKEN_TRIES", 3, low=1, high=100),
             models_refresh_s=r.number("MODELS_REFRESH_S", 1800, low=1),
             tool_result_timeout_s=r.number("TOOL_RESULT_TIMEOUT_S", 300, low=0.1),

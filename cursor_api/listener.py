@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # Descriptors kept for everything but client connections: token and config files,
 # the event loop's own, DNS, the log.
 RESERVED_FILES = 64
+# A client connection and the upstream connections its stream may hold (fitted_cap).
+FILES_PER_CONNECTION = 3
 # A refused connection is kept this long at most, reading and dropping what the
 # client sends, so the client reads the 503 rather than a reset.
 REFUSAL_LINGER_S = 1.0
@@ -52,9 +54,10 @@ def raise_open_files_limit() -> int:
 
 
 def fitted_cap(wanted: int, open_files: int) -> int:
-    """The connection cap that fits `open_files`: a client stream may hold an upstream
-    connection too, so each client connection is counted twice."""
-    return max(1, min(wanted, (open_files - RESERVED_FILES) // 2))
+    """The connection cap that fits `open_files`: a client stream may hold two upstream
+    connections too (the agent dialect's HTTP/1.1 fallback: RunSSE and a BidiAppend
+    at the same moment), so each client connection is counted three times."""
+    return max(1, min(wanted, (open_files - RESERVED_FILES) // FILES_PER_CONNECTION))
 
 
 def _refusal_response(cap: int) -> bytes:

@@ -9,6 +9,7 @@ MODEL_MAP or an Anthropic tier maps counts under the Cursor model it became.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Container, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -110,6 +111,13 @@ class Metrics:
             ("frontend",),
             registry=registry,
         )
+        self.tasks = Gauge(
+            "cursor_api_tasks",
+            "asyncio tasks alive in the service (a count that grows at rest is a leak).",
+            registry=registry,
+        )
+        # Read at scrape time, which runs in the event loop (routes/metrics.py).
+        self.tasks.set_function(lambda: float(len(asyncio.all_tasks())))
         registry.register(TokenStates(pool))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)

@@ -268,7 +268,7 @@ async def test_connections_past_the_cap_get_503_and_the_server_lives(capped: int
 
 def test_cap_fits_the_open_file_limit() -> None:
     assert fitted_cap(4096, 20000) == 4096
-    assert fitted_cap(4096, 1024) == 480
+    assert fitted_cap(4096, 1024) == 320
     assert fitted_cap(10, 10) == 1
 
 
@@ -298,7 +298,7 @@ def test_start_raises_the_open_file_limit_and_fits_the_cap(tmp_path: Path) -> No
         while time.monotonic() < deadline and "listening on" not in "".join(lines):
             lines.append(proc.stdout.readline())
         output = "".join(lines)
-        assert "MAX_CONNECTIONS lowered from 4096 to 224" in output, output
+        assert "MAX_CONNECTIONS lowered from 4096 to 149" in output, output
         limits = Path(f"/proc/{proc.pid}/limits").read_text()
         row = next(line for line in limits.splitlines() if line.startswith("Max open files"))
         assert row.split()[3:5] == ["512", "512"], row
