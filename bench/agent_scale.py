@@ -25,6 +25,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -49,6 +50,7 @@ class Figures:
     keepalive_s: float
     errors: int
     lost: int
+    error_kinds: dict[str, int]
     peak_rss_mb: float
     peak_fds: int
     fds_idle: int
@@ -118,8 +120,10 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _stream(session: aiohttp.ClientSession, url: str, expected: str) -> tuple[bool, bool]:
-    """(error, lost): one streamed chat answer, read to its end."""
+async def _stream(
+    session: aiohttp.ClientSession, url: str, expected: str
+) -> tuple[str | None, bool]:
+    """(error, lost): one streamed chat answer, read to its end; the error says what failed."""
     body = {
         "model": "claude-3.5-sonnet",
         "messages": [{"role": "user", "content": "stream"}],
@@ -128,24 +132,22 @@ async def _stream(session: aiohttp.ClientSession, url: str, expected: str) -> tu
     try:
         async with session.post(url, json=body, headers={"Authorization": f"Bearer {KEY}"}) as r:
             if r.status != 200:
-                return True, True
+                return f"HTTP {r.status}: {(await r.text())[:120]}", True
             text = ""
-            done = False
             async for line in r.content:
                 data = line.strip().removeprefix(b"data: ")
                 if not data:
                     continue
                 if data == b"[DONE]":
-                    done = True
-                    break
+                    return None, text != expected
                 event = json.loads(data)
                 if "error" in event:
-                    return True, True
+                    return f"error event: {str(event['error'].get('message'))[:120]}", True
                 for choice in event["choices"]:
                     text += choice["delta"].get("content") or ""
-            return not done, text != expected
-    except (aiohttp.ClientError, TimeoutError):
-        return True, True
+            return "the stream ended without [DONE]", True
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {str(exc)[:120]}", True
 
 
 async def _admin_get(base: str, path: str) -> str:
@@ -231,7 +233,9 @@ async def _service(seconds: float, keepalive: float | None) -> AsyncIterator[Ser
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _streams(service: Service, streams: int, seconds: float) -> tuple[list[bool], list[bool]]:
+async def _streams(
+    service: Service, streams: int, seconds: float
+) -> tuple[list[str | None], list[bool]]:
     """`streams` concurrent answers of `seconds` each; errors and lost text per stream."""
     texts = _texts(seconds)
     service.fake.scenario = Scenario(texts=texts, delay=seconds / len(texts))
@@ -281,7 +285,8 @@ async def run(
             streams=streams,
             seconds=seconds,
             keepalive_s=keepalive_s,
-            errors=sum(errors),
+            errors=sum(e is not None for e in errors),
+            error_kinds=dict(Counter(e for e in errors if e is not None)),
             lost=sum(lost),
             peak_rss_mb=round(peak, 1),
             peak_fds=peak_fds,

@@ -109,7 +109,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
 
     No limit on connections (a turn holds one for minutes; a cap would queue turns),
     so the pool after a burst holds one idle connection per turn that ran at once
-    (two on the HTTP/1.1 agent fallback: RunSSE and a BidiAppend). aiohttp has no cap
+    (two on the HTTP/1.1 agent fallback, docs/agent-transport.md §6.3). aiohttp has no cap
     on idle connections, only their idle time: UPSTREAM_KEEPALIVE_S closes them
     (within twice that, as its sweep runs on that period), so descriptors return to
     idle after a burst. Short, too, so that we never reuse a connection a load
