@@ -134,6 +134,8 @@ async def test_counters_match_a_scripted_mix(
     assert value(samples, "cursor_api_tokens", state="healthy") == 2
     assert value(samples, "cursor_api_tokens", state="bad") == 0
     assert value(samples, "process_resident_memory_bytes") > 0
+    # This scrape's own handler at least (tests/test_agent_scale.py compares it at rest).
+    assert value(samples, "cursor_api_tasks") >= 1
     assert value(samples, "python_info", **_python_info(samples)) == 1
 
 
