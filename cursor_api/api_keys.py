@@ -15,8 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from .key_masks import key_hint
 from .token_shape import check_shape, is_api_key
-from .tokens import TokenEntry, key_hint
+from .tokens import TokenEntry
 from .upstream.client import UpstreamClient
 from .upstream.errors import Kind, UpstreamError
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from .key_masks import key_hint
 from .token_shape import is_api_key
-from .tokens import key_hint
 
 Status = Literal["pending", "success", "failed"]
 

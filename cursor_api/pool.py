@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from .key_masks import key_hint
 from .token_shape import is_api_key
 from .token_store import TokenStore
-from .tokens import NoTokens, TokenEntry, key_hint
+from .tokens import NoTokens, TokenEntry
 
 BASE_COOLDOWN_S = 30.0
 # A used-up usage limit or prepaid balance does not come back in seconds.
@@ -229,7 +230,7 @@ def mask(token: str) -> str:
     """Enough of a token to tell it apart, never enough to use it.
 
     Cursor tokens share their first characters (the JWT header), so the tail shows;
-    an API key shows only its last four.
+    an API key shows as its placeholder (key_masks.py).
     """
     if is_api_key(token):
         return key_hint(token)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import token_files as files
+from .key_masks import keys_in, unmask_keys
 from .token_shape import check_shape
 from .tokens import (
     NoTokens,
@@ -108,18 +109,40 @@ class TokenStore:
         """Replace `.token` (and `.token-list` when given) as one pair, then use them.
 
         The new `.token-list` is merged before anything is written, so both files land
-        in one atomic pair commit: a crash leaves both old or both new.
+        in one atomic pair commit: a crash leaves both old or both new. A key placeholder
+        becomes the key it stands for; one of no known key raises UnknownPlaceholder
+        naming the field ("tokens" or "token_list") and the line, and nothing is written.
         """
         with self._lock, self._files_locked():
             self._ensure_files()
+            # The editor shows keys as placeholders (key_masks.py): put the keys back.
+            known = self._known_keys()
+            tokens = unmask_keys(tokens, known, "tokens")
             if token_list is None:
                 token_list = files.read_text(self.token_list_file, "TOKEN_LIST_FILE")
+            else:
+                token_list = unmask_keys(token_list, known, "token_list")
             merged, rendered, warnings = self._merge(tokens, token_list)
             self._write(
                 lambda: files.write_pair(self.token_file, tokens, self.token_list_file, rendered)
             )
             self._entries = tuple(merged)
             return warnings
+
+    def _known_keys(self) -> set[str]:
+        """Every API key in the pool or in either file.
+
+        A file that cannot be read (not UTF-8) is what this write replaces: the pool
+        holds its keys.
+        """
+        texts = [entry.token for entry in self._entries]
+        for path, setting in (
+            (self.token_file, "TOKEN_FILE"),
+            (self.token_list_file, "TOKEN_LIST_FILE"),
+        ):
+            with contextlib.suppress(files.TokenFileError):
+                texts.append(files.read_text(path, setting))
+        return keys_in(texts)
 
     def _ensure_files(self) -> None:
         files.ensure_file(self.token_file, "TOKEN_FILE")

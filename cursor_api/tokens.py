@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from .key_masks import key_hint
 from .token_shape import check_shape, is_api_key
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,6 @@ def parse_user_key(raw: str) -> tuple[str | None, str, str | None]:
     if not token:
         raise ValueError("the key holds no token")
     return alias, token, sum_ or None
-
-
-def key_hint(key: str) -> str:
-    """How an API key is shown anywhere: its prefix and last four characters only."""
-    return f"crsr_…{key[-4:]}"
 
 
 def mask(token: str) -> str:

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from cursor_api import keys
 from cursor_api.api_keys import RENEW_BEFORE_S, ExchangeRefused
 from cursor_api.fake_upstream import FakeUpstream
+from cursor_api.key_masks import key_hint
 from cursor_api.tokens import parse_token_file
 
 from .conftest import ADMIN, Service, auth
@@ -126,7 +127,7 @@ async def test_refused_key_is_bad_in_tokeninfo_and_the_next_token_serves(
     (entry,) = [s for s in state["token_state"] if s["alias"] == "revoked"]
     assert entry["status"] == "bad"
     assert "Invalid API key" in entry["reason"] and "exchange" in entry["reason"]
-    assert entry["token"] == f"crsr_…{revoked[-4:]}"
+    assert entry["token"] == key_hint(revoked)
     logs = await (await service.post("/logs", json={}, headers=auth())).text()
     never_shown(
         revoked,
@@ -147,7 +148,7 @@ async def test_callers_own_key(make_service: Service, fake: FakeUpstream) -> Non
     assert fake.seen[-1].token == fake.api_keys.granted[0]
     # The caller sees their own entries, with the key named, not shown.
     logs = await (await service.post("/logs", json={}, headers=auth(own))).json()
-    assert [e["token_info"]["token"] for e in logs["logs"]] == [f"crsr_…{own[-4:]}"] * 2
+    assert [e["token_info"]["token"] for e in logs["logs"]] == [key_hint(own)] * 2
     # A key the exchange refuses: the caller is told why, and nothing else is tried.
     other = new_key()
     resp = await service.post("/v1/chat/completions", json=CHAT, headers=auth(other))

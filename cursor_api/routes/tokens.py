@@ -13,6 +13,7 @@ from aiohttp import web
 from .. import account, keys
 from ..auth import bearer, identify
 from ..errors import ApiError, bad_request, from_upstream
+from ..key_masks import UnknownPlaceholder, mask_keys
 from ..pages import serve_page
 from ..ratelimit import IntervalGate
 from ..reloader import Reloader
@@ -101,6 +102,8 @@ async def update_tokens(request: web.Request) -> web.Response:
     store = app[keys.tokens_key]
     try:
         warnings = await asyncio.to_thread(store.write_files, tokens, token_list)
+    except UnknownPlaceholder as exc:
+        raise bad_request(str(exc), param=exc.where) from None
     except OSError as exc:
         raise _file_error("write", exc) from exc
     app[keys.pool_key].reloaded()
@@ -126,7 +129,10 @@ def _file_warnings(tokens: str, token_list: str) -> list[str]:
 
 
 async def get_tokens(request: web.Request) -> web.Response:
-    """POST /get-tokeninfo (admin): both files' text and each token's health."""
+    """POST /get-tokeninfo (admin): both files' text and each token's health.
+
+    Dashboard API keys in the text are placeholders (key_masks.py); a save maps them back.
+    """
     admin_of(request)
     app = request.app
     store = app[keys.tokens_key]
@@ -139,8 +145,8 @@ async def get_tokens(request: web.Request) -> web.Response:
             "status": "success",
             "token_file": str(store.token_file),
             "token_list_file": str(store.token_list_file),
-            "tokens": tokens,
-            "token_list": token_list,
+            "tokens": mask_keys(tokens),
+            "token_list": mask_keys(token_list),
             "token_state": app[keys.pool_key].state(),
             "warnings": _file_warnings(tokens, token_list),
         }
