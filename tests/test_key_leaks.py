@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from cursor_api.fake_upstream import FakeUpstream
 from cursor_api.key_masks import key_hint
 
-from .test_startup import free_port
+from .service_process import free_port, serving_env, start_service
 
 ADMIN = "leak-admin"
 CHAT = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
@@ -32,22 +30,15 @@ def new_key() -> str:
 
 
 def env_for(fake_server: TestServer, tmp_path: Path, port: int) -> dict[str, str]:
-    upstream = str(fake_server.make_url("")).rstrip("/")
-    keep = ("AUTH_", "UPSTREAM_", "LOG_", "AGENT_", "TOKEN_", "PORT", "HOST")
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(keep)},
-        "AUTH_TOKEN": ADMIN,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "UPSTREAM_URL": upstream,
-        "CURSOR_WEB_URL": upstream,
-        "UPSTREAM_PROTOCOL": "agent",
-        "AGENT_TRANSPORT": "http1",
-        "TOKEN_FILE": str(tmp_path / ".token"),
-        "TOKEN_LIST_FILE": str(tmp_path / ".token-list"),
-        "CONFIG_FILE": str(tmp_path / ".config.json"),
-        "LOG_LEVEL": "DEBUG",
-    }
+    return serving_env(
+        fake_server,
+        tmp_path,
+        port,
+        AUTH_TOKEN=ADMIN,
+        UPSTREAM_PROTOCOL="agent",
+        AGENT_TRANSPORT="http1",
+        LOG_LEVEL="DEBUG",
+    )
 
 
 class Seen:
@@ -127,13 +118,7 @@ async def check_report(env: dict[str, str], cwd: Path) -> str:
     """`cursor-api check --chat`, as text and as JSON: both streams of both runs."""
     out: list[str] = []
     for extra in ([], ["--json"]):
-        proc = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "cursor_api", "check", "--chat", *extra),
-            env=env,
-            cwd=cwd,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_service(env, cwd, "check", "--chat", *extra)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
         out += [stdout.decode(), stderr.decode()]
     return "\n".join(out)
@@ -150,13 +135,7 @@ async def test_no_key_in_answers_reports_or_the_server_log(
     )
     port = free_port()
     env = env_for(fake_server, tmp_path, port)
-    proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "cursor_api"),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_service(env, tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     log: list[str] = []
     listening = asyncio.Event()
