@@ -10,8 +10,6 @@ deltas and `output_item.done`, then `response.completed` (or `response.failed`).
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -22,138 +20,19 @@ from ..core.sse import event
 from ..core.turn import Ask, Cited, Finish, Result, TurnContext
 from ..errors import ApiError, bad_request
 from ..settings import Settings
-from ..upstream.types import ChatTurn, ToolCall, Usage
+from ..upstream.types import ChatTurn, ToolCall
+from .responses_items import (
+    annotation_json,
+    call_item,
+    finished,
+    message_item,
+    new_id,
+    reasoning_item,
+    skeleton,
+)
 from .responses_request import ResponsesRequest, input_messages, parse_responses_request
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def usage_json(usage: Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "output_tokens": usage.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-    }
-
-
-def skeleton(wire: ResponsesRequest, model: str, response_id: str) -> dict[str, Any]:
-    """The response object before any output: what `response.created` carries."""
-    return {
-        "id": response_id,
-        "object": "response",
-        "created_at": int(time.time()),
-        "status": "in_progress",
-        "model": model,
-        "output": [],
-        "instructions": wire.instructions or None,
-        "previous_response_id": wire.previous_response_id,
-        "store": wire.store,
-        "tools": wire.raw_tools,
-        "tool_choice": wire.tool_choice,
-        "parallel_tool_calls": wire.tools.parallel,
-        "max_output_tokens": wire.max_output_tokens,
-        "text": {"format": {"type": "text"}},
-        "error": None,
-        "incomplete_details": None,
-        "metadata": {},
-        "usage": None,
-    }
-
-
-def annotation_json(cited: Cited) -> dict[str, Any]:
-    """The Responses API's flat `url_citation` annotation; Cursor says which pages are
-    cited, not which words, so the span is empty at the point where it was reported."""
-    return {
-        "type": "url_citation",
-        "url": cited.citation.url,
-        "title": cited.citation.title,
-        "start_index": cited.at,
-        "end_index": cited.at,
-    }
-
-
-def reasoning_item(item_id: str, text: str, encrypted: bool) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "type": "reasoning",
-        "id": item_id,
-        "summary": [{"type": "summary_text", "text": text}] if text else [],
-    }
-    if encrypted:
-        # Nothing to decrypt: Cursor's thinking is not replayed (input reasoning is dropped).
-        item["encrypted_content"] = ""
-    return item
-
-
-def message_item(
-    item_id: str, text: str, status: str = "completed", annotations: list[Any] | None = None
-) -> dict[str, Any]:
-    part = {"type": "output_text", "text": text, "annotations": annotations or []}
-    content = [part] if status == "completed" else []
-    return {
-        "type": "message",
-        "id": item_id,
-        "status": status,
-        "role": "assistant",
-        "content": content,
-    }
-
-
-def call_item(wire: ResponsesRequest, call: ToolCall, status: str = "completed") -> dict[str, Any]:
-    """A call in the shape of the tool's kind: function, custom (freeform) or tool_search."""
-    if call.name == "tool_search" and "tool_search" in wire.custom_tools:
-        try:
-            arguments: Any = json.loads(call.arguments)
-        except ValueError:
-            arguments = {}
-        return {
-            "type": "tool_search_call",
-            "id": _id("tsc"),
-            "call_id": call.id,
-            "execution": "client",
-            "arguments": arguments,
-            "status": status,
-        }
-    if call.name in wire.custom_tools and call.name not in wire.namespaced:
-        try:
-            text = str(json.loads(call.arguments).get("input", ""))
-        except (ValueError, AttributeError):
-            text = call.arguments
-        return {
-            "type": "custom_tool_call",
-            "id": _id("ctc"),
-            "call_id": call.id,
-            "name": call.name,
-            "input": text,
-            "status": status,
-        }
-    item = {
-        "type": "function_call",
-        "id": _id("fc"),
-        "call_id": call.id,
-        "name": call.name,
-        "arguments": call.arguments,
-        "status": status,
-    }
-    if call.name in wire.namespaced:
-        item["namespace"], item["name"] = wire.namespaced[call.name]
-    return item
-
-
-def finished(body: dict[str, Any], finish: Finish) -> dict[str, Any]:
-    """`completed`, or `incomplete` when max_output_tokens cut the answer."""
-    if finish.reason == "length":
-        body["status"] = "incomplete"
-        body["incomplete_details"] = {"reason": "max_output_tokens"}
-    else:
-        body["status"] = "completed"
-    body["usage"] = usage_json(finish.usage)
-    return body
 
 
 class ResponsesRenderer:
@@ -167,7 +46,7 @@ class ResponsesRenderer:
     def __init__(self, wire: ResponsesRequest, model: str, store: ResponseStore) -> None:
         self.wire = wire
         self.store = store
-        self.body = skeleton(wire, model, _id("resp"))
+        self.body = skeleton(wire, model, new_id("resp"))
         self.seq = 0
         self.kind: str | None = None  # "reasoning" | "message" while an item is open
         self.item_id = ""
@@ -216,7 +95,7 @@ class ResponsesRenderer:
         data = self._close()
         self.kind, self.parts = kind, []
         if kind == "reasoning":
-            self.item_id = _id("rs")
+            self.item_id = new_id("rs")
             self._templates(
                 "response.reasoning_summary_text.delta", b',"summary_index":0', b"}\n\n"
             )
@@ -233,7 +112,7 @@ class ResponsesRenderer:
                     {**self._where(), "summary_index": 0, "part": part},
                 )
             )
-        self.item_id = _id("msg")
+        self.item_id = new_id("msg")
         self._templates("response.output_text.delta", b',"content_index":0', b',"logprobs":[]}\n\n')
         item = message_item(self.item_id, "", "in_progress")
         part = {"type": "output_text", "text": "", "annotations": []}
@@ -386,14 +265,16 @@ class OpenAIResponses:
 
     def answer(self, ask: Ask[ResponsesRequest], result: Result) -> web.Response:
         wire = ask.wire
-        body = skeleton(wire, ask.model, _id("resp"))
+        body = skeleton(wire, ask.model, new_id("resp"))
         if result.reasoning:
             body["output"].append(
-                reasoning_item(_id("rs"), result.reasoning, wire.encrypted_reasoning)
+                reasoning_item(new_id("rs"), result.reasoning, wire.encrypted_reasoning)
             )
         if result.content or result.citations:
             annotations = [annotation_json(c) for c in result.citations]
-            body["output"].append(message_item(_id("msg"), result.content, annotations=annotations))
+            body["output"].append(
+                message_item(new_id("msg"), result.content, annotations=annotations)
+            )
         for call in result.tool_calls:
             body["output"].append(call_item(wire, call))
         finished(body, result.finish)
