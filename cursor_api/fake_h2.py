@@ -44,76 +44,6 @@ class H2Options:
     max_streams: int | None = None  # SETTINGS_MAX_CONCURRENT_STREAMS
 
 
-def throwaway_cert(folder: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost.
-
-    Returns (ca.pem, cert.pem, key.pem): clients trust ca.pem, the server presents
-    cert.pem. Two certificates, not one self-signed: a CA certificate used as the
-    server's own is refused by strict verifiers (rustls/webpki: CaUsedAsEndEntity;
-    docs/agent-transport.md §2).
-    Needs the `cryptography` package (the `test` extra).
-    """
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def named(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = named("fake cursor upstream CA")
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(named("fake cursor upstream"))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path = folder / "fake-ca.pem"
-    cert_path, key_path = folder / "fake-cert.pem", folder / "fake-key.pem"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_path, cert_path, key_path
-
-
 class FakeServer:
     """The fake on a loopback port, h2c or TLS; `await start()`, then `url`."""
 
@@ -143,6 +73,9 @@ class FakeServer:
         await self._runner.setup()
         if self.tls:
             self._folder = tempfile.TemporaryDirectory(prefix="fake-cursor-tls-")
+            # Imported here: `cryptography` is in the `test` extra, and only TLS needs it.
+            from .fake_tls import throwaway_cert
+
             self.ca_file, cert, key = throwaway_cert(Path(self._folder.name))
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._ssl.load_cert_chain(cert, key)
