@@ -149,7 +149,7 @@ async def _serve(
             # JSON asked for is checked whole before any of it is sent, streamed or not.
             result = await _collect(request, ask, turn, events, early, answer, pooled)
             if not ask.stream:
-                resp: web.StreamResponse = front.answer(ask, result)
+                resp, error = await _send_now(request, front.answer(ask, result))
             else:
                 streamed = await _stream_result(request, front.renderer(ask, settings), result)
                 entry.sent, resp = streamed.sent, streamed
@@ -215,6 +215,27 @@ async def _turn(
 
 
 CONTENT = (Text, Thinking, ToolCall)
+
+
+async def _send_now(
+    request: web.Request, whole: web.Response
+) -> tuple[web.StreamResponse, str | None]:
+    """Send a whole answer before the handler returns, so its bytes go with the handler.
+
+    aiohttp keeps a connection's last response until the next request comes: an idle
+    kept-alive connection would hold an answer of up to ANSWER_BUFFER_MB.
+    """
+    body = whole.body
+    assert isinstance(body, bytes)
+    resp = web.StreamResponse(status=whole.status, headers=whole.headers)
+    resp.content_length = len(body)
+    try:
+        await resp.prepare(request)
+        await resp.write(body)
+        await resp.write_eof()
+    except ConnectionError:
+        return resp, DISCONNECTED
+    return resp, None
 
 
 def _empty_response() -> ApiError:

@@ -49,12 +49,7 @@ async def read_json(request: web.Request) -> object:
             "send the body as JSON (Content-Type: application/json)",
             code="unsupported_media_type",
         )
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise _too_large(limit) from None
-    if len(raw) > limit:
-        raise _too_large(limit)
+    raw = await _read_body(request, limit)
     try:
         return parse_json(inflate(raw, request.headers.get(hdrs.CONTENT_ENCODING, ""), limit))
     except BodyError as exc:
@@ -62,6 +57,23 @@ async def read_json(request: web.Request) -> object:
             raise bad_request(str(exc), param=exc.param) from None
         code = "request_too_large" if exc.status == 413 else "unsupported_content_encoding"
         raise ApiError(exc.status, str(exc), code=code) from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refused (413) once past `limit` bytes.
+
+    Read from the stream rather than with `request.read()`, which keeps the bytes on
+    the request: aiohttp holds a connection's last request until the next one comes,
+    so an idle kept-alive connection would hold its last body.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _too_large(limit: int) -> ApiError:
