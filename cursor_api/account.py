@@ -1,4 +1,6 @@
-"""Cursor account information: `/userinfo` and the usage check (SPEC §7, docs/protocol.md §5).
+"""Cursor account information: `/userinfo` and the usage check (docs/service.md §7).
+
+The account endpoints themselves: docs/protocol.md §5.
 
 The usage check keeps each token's last known profile (membership and premium request
 count). It is fetched in the background after a request for a checked model, never on

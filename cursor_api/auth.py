@@ -49,7 +49,7 @@ def key_text(value: str | None) -> str | None:
 
 
 def identify(key: str | None, config: Config) -> Caller | None:
-    """Map a bearer key to its caller tier (SPEC §2); None means 401."""
+    """Map a bearer key to its caller tier (docs/service.md §2); None means 401."""
     if key is None:
         return None
     # Both comparisons always run so timing does not tell which key was close.

@@ -1,4 +1,4 @@
-"""The model catalog: the built-in list merged with the account's live list (SPEC §3.3).
+"""The model catalog: the built-in list merged with the account's live list (docs/service.md §3.3).
 
 The live list is fetched in the background with a pool token and cached; requests
 only ever read the cache, so /v1/models never waits on the upstream.

@@ -1,4 +1,4 @@
-"""Validate an OpenAI chat request and map it to a dialect-blind ChatTurn (SPEC §3.1)."""
+"""Validate an OpenAI chat request and map it to a dialect-blind ChatTurn (docs/service.md §3.1)."""
 
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ async def build_turn(
     long_context: bool = False,
     slow_pool: bool = False,
 ) -> ChatTurn:
-    """Apply mapping rules 1-4 of SPEC §3.1."""
+    """Apply mapping rules 1-4 of docs/service.md §3.1."""
     system = [m.text for m in request.messages if m.role == "system"]
     instructions = "\n\n".join(system) if system else default_instructions
     if request.params.response_format is not None:

@@ -1,4 +1,4 @@
-"""Configuration: every environment variable of SPEC §1, parsed and checked in one place."""
+"""Configuration: every setting (docs/service.md §1), parsed and checked in one place."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Images of user messages (SPEC §3.5): decode or fetch, check the format, measure.
+"""Images of user messages (docs/service.md §3.5): decode or fetch, check the format, measure.
 
 Width and height come from the image header (image_formats.py, no imaging library).
 http(s) images are fetched with a timeout and a byte cap, and only from public

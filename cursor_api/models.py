@@ -1,4 +1,4 @@
-"""The built-in model list of SPEC §3.3 and the rules attached to it."""
+"""The built-in model list of docs/service.md §3.3 and the rules attached to it."""
 
 from __future__ import annotations
 

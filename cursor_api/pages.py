@@ -50,7 +50,7 @@ def static_path(name: str) -> Path:
 
 
 def page_override(request: web.Request) -> web.Response | None:
-    """The admin's custom text/html for this path, set through POST /config (SPEC §6)."""
+    """The admin's custom text/html for this path, set through POST /config (docs/service.md §6)."""
     page = request.app[keys.settings_key].pages.get(request.path)
     if page is None or page.type == "default":
         return None

@@ -1,4 +1,4 @@
-"""Runtime settings changed through /config: validated, applied, persisted (SPEC §6).
+"""Runtime settings changed through /config: validated, applied, persisted (docs/service.md §6).
 
 Pure code: nothing here imports aiohttp. `parse_changes` turns a `POST /config` body
 into a list of changes (raising `ConfigRequestError` naming the field), `apply` makes
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 FILE_VERSION = 1
 
-# The paths whose page an admin may override (SPEC §6), in the order the page lists them.
+# The paths whose page an admin may override (docs/service.md §6), in the order the page lists them.
 PAGE_PATHS = (
     "/",
     "/logs",

@@ -1,4 +1,4 @@
-"""Settings an admin may change at runtime through /config (SPEC §6)."""
+"""Settings an admin may change at runtime through /config (docs/service.md §6)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The shape check of a Cursor session token: a JWT whose claims look like Cursor's.
 
 Only a token that is not a JWT with a `sub` is refused; other departures from what
-Cursor's tokens look like (SPEC §4.3) are warnings. The expiry and issue times are
+Cursor's tokens look like (docs/service.md §4.1) are warnings. The expiry and issue times are
 read for the admin pages and the pool.
 """
 
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# What the original's tokens looked like (SPEC §4.3); departures are only warnings.
+# What the original's tokens looked like (docs/service.md §4.1); departures are only warnings.
 EXPECTED_HEADER = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 EXPECTED_ISS = "https://authentication.cursor.sh"
 EXPECTED_SCOPE = "openid profile email offline_access"
@@ -74,7 +74,7 @@ def _refuse(error: str) -> TokenShape:
 
 
 def check_shape(token: str, now_s: float) -> TokenShape:
-    """Check a token against SPEC §4.3; refuse only undecodable, sub-less or expired JWTs.
+    """Check a token's shape (docs/service.md §4.1): refuse only bad, sub-less or expired JWTs.
 
     A dashboard API key has no shape to check here: the exchange says whether it works.
     """

@@ -1,4 +1,4 @@
-"""Token-count estimates for when the upstream reports none (SPEC §3.2).
+"""Token-count estimates for when the upstream reports none (docs/service.md §3.2).
 
 Rules, fitted against OpenAI's cl100k and o200k tokenizers on a mixed sample
 (bench/usage_accuracy.py prints the table; the README gives the figures):

@@ -1,4 +1,4 @@
-"""POST /userinfo and the usage check of SPEC §7 against the fake account endpoints."""
+"""POST /userinfo and the usage check of docs/service.md §7 against the fake account endpoints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Health, redirects and the page/asset routes (SPEC §6)."""
+"""Health, redirects and the page/asset routes (docs/service.md §6)."""
 
 from __future__ import annotations
 

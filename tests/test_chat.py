@@ -164,7 +164,7 @@ async def test_stop_chunk_can_be_turned_off(fake: FakeUpstream, make_service: Se
     assert all(e["choices"][0]["finish_reason"] is None for e in events[:-1])
 
 
-# ---- mapping rules of SPEC §3.1 ---------------------------------------------------
+# ---- mapping rules of docs/service.md §3.1 ---------------------------------------------------
 
 
 async def test_rule1_instructions_joined(fake: FakeUpstream, service: TestClient[Any, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Runtime config (SPEC §6): POST /config changes the next request and survives a restart."""
+"""Runtime config (docs/service.md §6): POST /config applies at once and survives a restart."""
 
 from __future__ import annotations
 

@@ -50,6 +50,9 @@ def test_no_citation_points_outside_the_repo() -> None:
                 "research" + "/",
                 "agent" + "service",
                 "../" + "shared",
+                "SPEC" + " §",
+                "SPEC" + ".md",
+                "shared" + "/research",
             ]
         )
     )

@@ -1,4 +1,4 @@
-"""Images (SPEC §3.5): VISION_ABILITY, the address policy and the safe fetcher.
+"""Images (docs/service.md §3.5): VISION_ABILITY, the address policy and the safe fetcher.
 
 The header parsers and data URLs are tested in test_image_formats.py. All fetches go
 to a 127.0.0.1 test server; refused addresses are refused before any connection is made.

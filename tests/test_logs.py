@@ -1,4 +1,4 @@
-"""The request log (SPEC §5): one entry per chat request, completed on every path."""
+"""The request log (docs/service.md §5): one entry per chat request, completed on every path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The token-management endpoints of SPEC §4.4: bodies, auth rules and file safety."""
+"""The token-management endpoints of docs/service.md §4.2: bodies, auth rules and file safety."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ async def _serve(
     answer = Answer(entry, ask.raw_reasoning, turn.parallel_tool_calls, limits)
     async with AsyncExitStack() as stack:
         # Read up to the first content before answering 200, so an upstream error
-        # becomes a proper HTTP error (SPEC §3.4 ENABLE_STREAM_CHECK).
+        # becomes a proper HTTP error (docs/service.md §3.4 ENABLE_STREAM_CHECK).
         check = settings.enable_stream_check or not ask.stream
         events, early, live = await open_turn(app, caller, turn, entry, stack, check=check)
         pooled = caller.token is None

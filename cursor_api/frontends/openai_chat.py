@@ -1,4 +1,4 @@
-"""POST /v1/chat/completions: OpenAI's chat wire format in and out (SPEC §3).
+"""POST /v1/chat/completions: OpenAI's chat wire format in and out (docs/service.md §3).
 
 Translation only: the request body becomes an Ask and a ChatTurn
 (`chat_request.py` holds the field rules), and the core's answer becomes

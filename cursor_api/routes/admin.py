@@ -1,4 +1,4 @@
-"""Health, runtime config and the admin pages (SPEC §6)."""
+"""Health, runtime config and the admin pages (docs/service.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /logs: the request log for the admin, or a user's own entries (SPEC §5)."""
+"""POST /logs: the request log for the admin, or a user's own entries (docs/service.md §5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """GET /v1/models and /v1/models/{id}: the built-in list merged with the account's live
-list (SPEC §3.3), plus the MODEL_MAP aliases."""
+list (docs/service.md §3.3), plus the MODEL_MAP aliases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Token management, checksum tools and account info (SPEC §4.4, §7)."""
+"""Token management, checksum tools and account info (docs/service.md §4.2, §7)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class PastCall:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One conversation message after the mapping rules of SPEC §3.1.
+    """One conversation message after the mapping rules of docs/service.md §3.1.
 
     An assistant message may carry the tool calls it made; a `tool` message is the
     result of one of them (`tool_call_id`, `tool_name`), its content in `text`.
