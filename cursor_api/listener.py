@@ -16,6 +16,7 @@ import logging
 import resource
 import socket
 from pathlib import Path
+from typing import cast
 
 from aiohttp import web
 
@@ -87,7 +88,9 @@ class _Refusal(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses, only alike: an
+        # isinstance check here failed every refusal and left its socket open.
+        transport = cast(asyncio.Transport, transport)
         self.gate.lingering += 1
         transport.write(self.gate.refusal)
         if self.gate.lingering > MAX_LINGERING or not transport.can_write_eof():

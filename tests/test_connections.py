@@ -310,3 +310,60 @@ def test_start_raises_the_open_file_limit_and_fits_the_cap(tmp_path: Path) -> No
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_1100_silent_connections_at_1024_descriptors(tmp_path: Path) -> None:
+    """Issue 16 item 2 as reported: systemd's 1024 open files, 1100 connections that send
+    nothing. A normal request was dropped; now it is answered (503 while the flood holds
+    the cap, 200 once HEADER_TIMEOUT_S has closed the silent ones). Run as deployed:
+    `python -m cursor_api`, on uvloop where it is installed."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "AUTH_TOKEN"}
+    env.update(
+        {"PORT": str(port), "HOST": "127.0.0.1", "SHUTDOWN_GRACE_S": "1", "HEADER_TIMEOUT_S": "2"}
+    )
+
+    def systemd_limits() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    # To a file, not a pipe: a pipe nobody reads would stall the server once full.
+    log_file = tmp_path / "server.log"
+    with log_file.open("w") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "cursor_api", "--demo"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=systemd_limits,
+        )
+    flood: list[asyncio.StreamWriter] = []
+    try:
+        while "listening on" not in log_file.read_text():
+            assert proc.poll() is None
+            await asyncio.sleep(0.05)
+        for _ in range(1100):
+            flood.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        await asyncio.sleep(0.3)
+        health = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close"
+        resp = await rawhttp.request(port, health, limit_s=5)
+        assert resp.status == 503, resp.text
+        assert json.loads(resp.text)["error"]["code"] == "too_many_connections"
+        # The flood stays connected, silent; HEADER_TIMEOUT_S ends its connections.
+        await asyncio.sleep(2.5)
+        resp = await rawhttp.request(port, health, limit_s=5)
+        assert resp.status == 200, resp.text
+        assert proc.poll() is None
+    finally:
+        for writer in flood:
+            writer.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    log = log_file.read_text()
+    # Under uvloop (the `fast` extra) each refusal raised and left its socket open.
+    assert proc.returncode == 0 and "Traceback" not in log, log[-2000:]

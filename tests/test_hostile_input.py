@@ -87,6 +87,9 @@ async def test_non_utf8_authorization_is_401(
 
 BODY_ROUTES = [
     "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+    "/v1/responses",
     "/config",
     "/update-tokeninfo",
     "/userinfo",
@@ -115,6 +118,29 @@ async def test_integer_of_5000_digits_is_400(
 # ---- item 8: lone surrogates ---------------------------------------------------------------
 
 LONE = ["\\ud800", "\\udfff", "x\\ud800y", "\\ud800\\ud800", "\\udc00\\ud800"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", {"max_tokens": 50, "messages": [{"role": "user", "content": "PLACE"}]}),
+        (
+            "/v1/messages",
+            {"max_tokens": 50, "system": "PLACE", "messages": [{"role": "user", "content": "Hi"}]},
+        ),
+        ("/v1/messages/count_tokens", {"messages": [{"role": "user", "content": "PLACE"}]}),
+        ("/v1/responses", {"input": "PLACE"}),
+        ("/v1/responses", {"instructions": "PLACE", "input": "Hi"}),
+    ],
+)
+async def test_lone_surrogate_on_the_other_chat_apis_is_400(
+    path: str, body: dict[str, Any], service: Client, fake: FakeUpstream
+) -> None:
+    """Anthropic's Messages and OpenAI's Responses take text too: the same 400."""
+    text = json.dumps({"model": "claude-3.5-sonnet", **body}).replace("PLACE", "a\\ud800b")
+    message = error_message(await raw_post(service, path, text.encode()), 400)
+    assert "surrogate" in message, message
+    assert fake.seen == []
 
 
 @pytest.mark.parametrize("escape", LONE)

@@ -81,3 +81,21 @@ async def test_bad_images_are_400(
     assert resp.status == 400
     assert words in (await resp.json())["error"]["message"]
     assert fake.seen == []
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+async def test_images_per_request_are_capped(fake: FakeUpstream, make_service: Service) -> None:
+    """Issue 16 item 4: a request had no limit on its images; IMAGES_MAX_COUNT is one."""
+    service = await make_service(images_max_count=3)
+    url = data_url(make_png(2, 2))
+    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}}]
+    body = image_request(url)
+    body["messages"][0]["content"] = parts * 3
+    resp = await service.post("/v1/chat/completions", json=body, headers=auth())
+    assert resp.status == 200, await resp.text()
+    assert fake.seen[0].chat is not None and len(fake.seen[0].chat.images) == 3
+    body["messages"][0]["content"] = parts * 4
+    resp = await service.post("/v1/chat/completions", json=body, headers=auth())
+    assert resp.status == 400, await resp.text()
+    assert "IMAGES_MAX_COUNT" in (await resp.json())["error"]["message"]
+    assert len(fake.seen) == 1
