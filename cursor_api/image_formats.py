@@ -1,7 +1,7 @@
 """What an image's bytes are: the format and size read from its header, or why we refuse it.
 
 Small parsers for PNG, JPEG, WebP and GIF headers (no imaging library), and the
-`data:image/...;base64,` URLs clients send images in (SPEC §3.5).
+`data:image/...;base64,` URLs clients send images in (docs/service.md §3.5).
 """
 
 from __future__ import annotations
