@@ -11,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from cursor_api.fake_upstream import FakeUpstream, Scenario, make_token
 
 from . import rawhttp
-from .test_image_memory import ROOT, rss_mb
+from .service_process import free_port, serving_env, start_service
+from .test_image_memory import rss_mb
 
 LIMIT_MB = 48
 BODY_MB = 45
@@ -36,45 +34,33 @@ HELD_MB = 5
 
 
 @contextlib.asynccontextmanager
-async def service_process(tmp_path: Path, upstream: str) -> AsyncIterator[tuple[int, int]]:
+async def service_process(
+    tmp_path: Path, fake_server: TestServer
+) -> AsyncIterator[tuple[int, int]]:
     """The service in its own process (so RSS is its own); yields its pid and port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     (tmp_path / ".token").write_text(f"pool::{make_token('auth0|user_memory')}\n")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AUTH_TOKEN": "k",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "REQUEST_BODY_LIMIT_MB": str(LIMIT_MB),
-        "ANSWER_BUFFER_MB": str(ANSWER_CHARS / 1e6),
-        "UPSTREAM_URL": upstream,
-        "CURSOR_WEB_URL": upstream,
-        "UPSTREAM_PROTOCOL": "legacy",
-        "TOKEN_FILE": str(tmp_path / ".token"),
-        "LOG_LEVEL": "WARNING",
-        "SHUTDOWN_GRACE_S": "0",
-    }
-    # Blocking start is fine: the test reads one start-up line, then talks HTTP.
-    proc = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "cursor_api"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
+    env = serving_env(
+        fake_server,
+        tmp_path,
+        port,
+        AUTH_TOKEN="k",
+        REQUEST_BODY_LIMIT_MB=str(LIMIT_MB),
+        ANSWER_BUFFER_MB=str(ANSWER_CHARS / 1e6),
+        LOG_LEVEL="WARNING",
+        SHUTDOWN_GRACE_S="0",
     )
+    proc = await start_service(env, tmp_path)
+    assert proc.stdout is not None
     try:
-        assert proc.stdout is not None
-        while "upstream:" not in proc.stdout.readline():
-            assert proc.poll() is None
+        async with asyncio.timeout(30):
+            while b"upstream:" not in await proc.stdout.readline():
+                assert proc.returncode is None
         yield proc.pid, port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
 
 
 def chat(model: str, content: str) -> bytes:
@@ -85,8 +71,7 @@ async def test_memory_comes_back_while_the_connection_stays_open(
     tmp_path: Path, fake: FakeUpstream, aiohttp_server: AiohttpServer
 ) -> None:
     server = await aiohttp_server(fake.app)
-    upstream = str(server.make_url("")).rstrip("/")
-    async with service_process(tmp_path, upstream) as (pid, port):
+    async with service_process(tmp_path, server) as (pid, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
 
         async def post(body: bytes) -> rawhttp.RawResponse:
