@@ -1,5 +1,5 @@
-"""The checksum and calibration endpoints of SPEC §4.4 (/checksum, /get-checksum, /get-hash,
-/get-tsheader, /basic-calibration)."""
+"""The checksum and calibration endpoints (docs/service.md §4.2): /checksum, /get-checksum,
+/get-hash, /get-tsheader, /basic-calibration."""
 
 from __future__ import annotations
 

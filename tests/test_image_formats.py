@@ -1,4 +1,4 @@
-"""Image formats (SPEC §3.5): the header parsers and data URLs (cursor_api/image_formats.py).
+"""Image formats (docs/service.md §3.5): header parsers and data URLs (cursor_api/image_formats.py).
 
 Test images: PNG and GIF are built here with the standard library (zlib/crc32 chunks,
 hand-written GIF blocks). JPEG and WebP start from real files: CPython's own test images
