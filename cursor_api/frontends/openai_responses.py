@@ -38,9 +38,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 class ResponsesRenderer:
     """The Responses event stream; one output item open at a time.
 
-    A text or summary delta is the one event sent per network read: it is built from
-    bytes made once per item around its sequence number and the JSON of the piece,
-    not from a dict.
+    A text or summary delta is the one event sent per network read: it is one bytes
+    format, made once per item, filled with its sequence number and the JSON of the
+    piece, not a dict encoded per read.
     """
 
     def __init__(self, wire: ResponsesRequest, model: str, store: ResponseStore) -> None:
@@ -52,11 +52,9 @@ class ResponsesRenderer:
         self.item_id = ""
         self.parts: list[str] = []
         self.annotations: list[Any] = []
-        # The open item's delta event: head, sequence number, middle, the piece's
-        # JSON string, tail.
-        self.delta_head = b""
-        self.delta_middle = b""
-        self.delta_tail = b""
+        # The open item's delta event, `%d` for the sequence number and `%b` for the
+        # piece's JSON string.
+        self.delta = b""
 
     def _event(self, name: str, body: dict[str, Any]) -> bytes:
         body = {"type": name, "sequence_number": self.seq, **body}
@@ -72,24 +70,23 @@ class ResponsesRenderer:
         return {"item_id": self.item_id, "output_index": len(self.body["output"])}
 
     def _templates(self, name: str, fields: bytes, tail: bytes) -> None:
-        """The delta event `name` of the open item, as bytes around the changing parts."""
-        self.delta_head = (
-            b"event: " + name.encode() + b'\ndata: {"type":"' + name.encode()
-        ) + b'","sequence_number":'
+        """The format of the open item's delta event `name`."""
+        head = b"event: " + name.encode() + b'\ndata: {"type":"' + name.encode() + b'"'
         where = _dumps(self._where()).encode()[1:-1]
-        self.delta_middle = b"," + where + fields + b',"delta":'
-        self.delta_tail = tail
+        rest = b"," + where + fields + b',"delta":'
+        # Literal `%` (none today: names and ids are plain) must not read as a field.
+        self.delta = (
+            head.replace(b"%", b"%%")
+            + b',"sequence_number":%d'
+            + rest.replace(b"%", b"%%")
+            + b"%b"
+            + tail.replace(b"%", b"%%")
+        )
 
     def _delta(self, text: str) -> bytes:
         seq = self.seq
-        self.seq += 1
-        return (
-            self.delta_head
-            + str(seq).encode()
-            + self.delta_middle
-            + _dumps(text).encode()
-            + self.delta_tail
-        )
+        self.seq = seq + 1
+        return self.delta % (seq, _dumps(text).encode())
 
     def _open(self, kind: str) -> bytes:
         data = self._close()
@@ -163,7 +160,10 @@ class ResponsesRenderer:
         return data + self._delta(text)
 
     def text(self, text: str) -> bytes:
-        data = self._open("message") if self.kind != "message" else b""
+        if self.kind == "message":
+            self.parts.append(text)
+            return self._delta(text)
+        data = self._open("message")  # a new item: its parts start empty
         self.parts.append(text)
         return data + self._delta(text)
 
