@@ -1,7 +1,8 @@
 """Benchmark: the service against the fake upstream, proxied versus direct, on loopback.
 
-Run from the repository root:  python bench/run.py          (the whole matrix, < 5 min)
+Run from the repository root:  python bench/run.py          (the whole matrix)
                                python bench/run.py --quick  (a smaller matrix)
+                               python bench/run.py --fronts ''  (no client-API cells)
 
 Each cell starts the fake Cursor upstream and the service as separate processes (the
 service pinned to CPU 0 with taskset when available), sends R streaming chat requests
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -535,7 +537,9 @@ def floors(row: dict[str, object]) -> str:
 
 
 def fronts_table(rows: list[dict[str, object]]) -> str:
-    """Each client API's CPU per turn against chat completions' in the same rounds."""
+    """Each client API's CPU per turn against chat completions' in the same rounds, and
+    the geometric mean of each one's ratios over the cells (a cell alone is noisy)."""
+    ratios: dict[str, list[float]] = {}
     lines = [
         "| cell | API | CPU ms/turn | chat completions CPU ms/turn | ratio |",
         "|---|---|---|---|---|",
@@ -550,9 +554,13 @@ def fronts_table(rows: list[dict[str, object]]) -> str:
                 continue
             base = chat[name.split()[1]]
             assert isinstance(base, float)
+            ratios.setdefault(name, []).append(spent / base)
             lines.append(
                 f"| {r['cell']} | {name} | {spent:.2f} | {base:.2f} | {spent / base:.2f}x |"
             )
+    for name, values in ratios.items():
+        mean = math.exp(sum(map(math.log, values)) / len(values))
+        lines.append(f"| all {len(values)} cells (geometric mean) | {name} | | | {mean:.2f}x |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
