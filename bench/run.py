@@ -112,7 +112,7 @@ def proc_mem_mb(pid: int, field: str) -> float:
     return 0.0
 
 
-def wait_port(port: int, timeout: float = 15.0) -> None:
+def wait_port(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:

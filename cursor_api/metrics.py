@@ -118,6 +118,13 @@ class Metrics:
         )
         # Read at scrape time, which runs in the event loop (routes/metrics.py).
         self.tasks.set_function(lambda: float(len(asyncio.all_tasks())))
+        # The labelled children by label values: `labels()` validates and locks on
+        # every call, a few microseconds each, five times per request. Label values are
+        # bounded (see the module docstring), so these stay small.
+        self._by_request: dict[
+            tuple[str, str, str], tuple[Counter, Histogram, Histogram, Counter]
+        ] = {}
+        self._open: dict[str, Gauge] = {}
         registry.register(TokenStates(pool))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -130,13 +137,30 @@ class Metrics:
         served = entry.upstream_model or entry.model
         model = served if served in self.known_models else OTHER
         status = str(entry.http_status) if entry.http_status is not None else OTHER
-        self.requests.labels(frontend, self.dialect, model, status).inc()
+        key = (frontend, model, status)
+        children = self._by_request.get(key)
+        if children is None:
+            children = self._by_request[key] = (
+                self.requests.labels(frontend, self.dialect, model, status),
+                self.first_content.labels(frontend, self.dialect),
+                self.duration.labels(frontend, self.dialect),
+                self.streamed_bytes.labels(frontend),
+            )
+        requests, first_content, duration, streamed_bytes = children
+        requests.inc()
         if entry.first is not None:
-            self.first_content.labels(frontend, self.dialect).observe(entry.first)
+            first_content.observe(entry.first)
         if entry.total is not None:
-            self.duration.labels(frontend, self.dialect).observe(entry.total)
+            duration.observe(entry.total)
         if entry.stream and entry.sent:
-            self.streamed_bytes.labels(frontend).inc(entry.sent)
+            streamed_bytes.inc(entry.sent)
+
+    def streams_open(self, frontend: str) -> Gauge:
+        """`cursor_api_open_streams` of one front-end (its `track_inprogress()`)."""
+        child = self._open.get(frontend)
+        if child is None:
+            child = self._open[frontend] = self.open_streams.labels(frontend)
+        return child
 
     def upstream_error(self, exc: UpstreamError) -> None:
         self.upstream_errors.labels(error_label(exc)).inc()

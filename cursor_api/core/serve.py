@@ -159,7 +159,7 @@ async def _serve(
                 # HTTP error, before the 200 (issue 14 item 9).
                 raise _empty_response()
             out = front.renderer(ask, settings)
-            with app[keys.metrics_key].open_streams.labels(front.name).track_inprogress():
+            with app[keys.metrics_key].streams_open(front.name).track_inprogress():
                 resp, error = await _stream(request, out, turn, events, early, answer)
         if live is not None and error is None and not answer.done:
             # The model waits for its calls' results: keep the run for the follow-up.

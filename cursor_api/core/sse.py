@@ -40,15 +40,18 @@ class SSEResponse(web.StreamResponse):
         self._busy = False
         self._timer: asyncio.TimerHandle | None = None
         self._pinging: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def ping_every(self, ping: bytes, every: float) -> None:
         """Send `ping` whenever `every` seconds pass with nothing sent (a long think)."""
-        loop = asyncio.get_running_loop()
+        # Kept: asyncio.get_running_loop() costs a getpid() system call per send.
+        self._loop = loop = asyncio.get_running_loop()
         self._ping, self._every, self._last = ping, every, loop.time()
         self._timer = loop.call_later(every, self._tick)
 
     def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         due = self._last + self._every
         # A send under way, or one since the last tick, defers the ping; so does a
         # client that is not reading (a ping still in flight).
@@ -67,6 +70,11 @@ class SSEResponse(web.StreamResponse):
 
     async def send(self, data: bytes) -> None:
         """Write one or more framed events (aiohttp drains when its buffer is full)."""
+        if self._loop is None:
+            # No pings to defer (the common case): nothing to track around the write.
+            await self.write(data)
+            self.sent += len(data)
+            return
         self._busy = True
         try:
             await self.write(data)
@@ -74,7 +82,7 @@ class SSEResponse(web.StreamResponse):
         finally:
             self._busy = False
             if self._timer is not None:
-                self._last = asyncio.get_running_loop().time()
+                self._last = self._loop.time()
 
     async def send_last(self, data: bytes) -> None:
         """The final events, then the end of the body; a client gone by now is not an error."""

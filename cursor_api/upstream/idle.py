@@ -61,6 +61,16 @@ class IdleTimeout:
         self._handle = self._loop.call_at(self.last + self._limit, self._fire)
         return self
 
+    def follow(self) -> None:
+        """Re-arm the clock for the current task if another task started it.
+
+        Asks the loop the clock already holds: `asyncio.current_task()` without a loop
+        looks up the running loop, which costs a getpid() system call every time.
+        """
+        if self._task is not asyncio.current_task(self._loop):
+            self.stop()
+            self.start()
+
     def stop(self) -> None:
         """Disarm the clock; safe to call more than once."""
         if self._handle is not None:

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from ..config import Config
 from .client import broken, silent
-from .connect import EnvelopeDecoder, Frame, ProtocolError
+from .connect import END_STREAM, GRPC_TRAILER, EnvelopeDecoder, Frame, ProtocolError
 from .connect_errors import parse_end_stream
 from .errors import UpstreamError
 from .idle import IdleTimeout
@@ -71,6 +71,10 @@ def unfinished() -> UpstreamError:
 
 def _never() -> None:
     return None
+
+
+# Frame.is_end, tested inline: it runs for every frame.
+_END = END_STREAM | GRPC_TRAILER
 
 
 class ConnectStream:
@@ -143,7 +147,7 @@ class ConnectStream:
         try:
             while i < len(frames):
                 frame = frames[i]
-                if frame.is_end:
+                if frame.flags & _END:
                     if events:
                         # What came before an error trailer is delivered first.
                         return None
@@ -207,19 +211,20 @@ class ConnectStream:
         idle = self._idle
         if idle is None:
             idle = self._idle = IdleTimeout(self._first_limit).start()
-        elif idle.task is not asyncio.current_task():
+        else:
             # Read on by another task (a tool-calling turn is read by its own task,
             # core/tools.py): the clock must cancel that one.
-            idle.stop()
-            idle.start()
+            idle.follow()
         idle.touch()
         try:
             while True:
-                demand = self._take(events)
-                if demand is not None:
-                    # Answering a demand is upstream activity too: not our client's.
-                    await self._await(idle, demand)
-                    continue
+                # Most calls find the last read's frames all taken: straight to the read.
+                if self._next < len(self._frames):
+                    demand = self._take(events)
+                    if demand is not None:
+                        # Answering a demand is upstream activity too: not our client's.
+                        await self._await(idle, demand)
+                        continue
                 if events:
                     return events
                 if self._ended:
