@@ -24,6 +24,7 @@ from ..proto import agent_pb2 as ag
 from ..proto import aiserver_pb2 as ai
 from ..stream import ChunkReader, ConnectStream, protocol_error
 from ..types import ChatTurn, Event, Notice, Text, Thinking, TokenCount, Usage
+from ..wire import agent_text, agent_tokens
 from .agent_calls import NO_TOOLS, ToolExecs
 from .agent_h2 import send_message
 from .agent_request import agent_headers, request_context
@@ -106,6 +107,15 @@ class AgentRun:
 
     def _handle(self, payload: bytes, events: list[Event]) -> bool | Awaitable[None] | None:
         """Act on one server message: True when the turn has ended, or the demand to answer."""
+        # The usual frames, read from their bytes (upstream/wire.py).
+        text = agent_text(payload)
+        if text is not None:
+            events.append(Text(text))
+            return False
+        tokens = agent_tokens(payload)
+        if tokens is not None:
+            self._tokens(tokens, events)
+            return False
         try:
             message = _server_message(payload)
         except DecodeError as exc:
@@ -121,6 +131,12 @@ class AgentRun:
             return self._query(message.interaction_query)
         return False
 
+    def _tokens(self, tokens: int, events: list[Event]) -> None:
+        self.output_tokens += tokens
+        if self.count_tokens:
+            # Only a max_tokens budget needs each delta (docs/parameters.md).
+            events.append(TokenCount(tokens))
+
     def _update(self, update: ag.InteractionUpdate, events: list[Event]) -> bool:
         kind = update.WhichOneof("message")
         if kind == "text_delta":
@@ -134,11 +150,7 @@ class AgentRun:
             if update.thinking_delta.text:
                 events.append(Thinking(update.thinking_delta.text))
         elif kind == "token_delta":
-            tokens = update.token_delta.tokens
-            self.output_tokens += tokens
-            if self.count_tokens:
-                # Only a max_tokens budget needs each delta (docs/parameters.md).
-                events.append(TokenCount(tokens))
+            self._tokens(update.token_delta.tokens, events)
         elif kind == "turn_ended":
             ended = update.turn_ended
             output = ended.output_tokens if ended.HasField("output_tokens") else self.output_tokens

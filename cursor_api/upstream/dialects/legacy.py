@@ -18,6 +18,7 @@ from ..connect import encode_envelope
 from ..proto import aiserver_pb2 as pb
 from ..stream import body_events
 from ..types import ChatTurn, Citation, Event, ModelInfo, Prompt, Text
+from ..wire import legacy_text
 from .base import EventStream, new_uuid
 from .models_call import available_models
 
@@ -79,9 +80,15 @@ _parse = pb.StreamChatResponse.FromString
 def parse_frame(payload: bytes, events: list[Event]) -> None:
     """StreamChatResponse: `text` is answer content, `web_citation` its sources; the
     prompt is logged."""
+    text = legacy_text(payload)
+    if text is not None:
+        # The usual frame, read from its bytes (upstream/wire.py).
+        events.append(Text(text))
+        return
     message = _parse(payload)
-    if message.text:
-        events.append(Text(message.text))
+    text = message.text
+    if text:
+        events.append(Text(text))
     if message.HasField("web_citation"):
         citations(message.web_citation, events)
     if message.HasField("filled_prompt"):
