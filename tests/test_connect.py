@@ -205,6 +205,27 @@ def test_a_big_frame_in_tiny_chunks_is_linear() -> None:
     assert len(frames) == 1 and frames[0].payload == payload
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode_envelope(b"\x0a\x0500042 "),
+        struct.pack(">BI", END_STREAM, 2) + b"{}",
+        encode_envelope(b"gzip'd", compress=True),
+        struct.pack(">BI", GRPC_TRAILER, 13) + b"grpc-status:0",
+        struct.pack(">BI", 0, 0),
+    ],
+)
+def test_a_read_of_one_whole_frame_is_read_as_any_split_of_it(data: bytes) -> None:
+    """The decoder's shortcut for a read holding exactly one frame (small frames, each
+    its own read) gives the frames the general walk gives, and leaves nothing behind."""
+    one = EnvelopeDecoder()
+    whole = one.feed(data)
+    split = EnvelopeDecoder()
+    assert whole == split.feed(data[:3]) + split.feed(data[3:])
+    assert one.pending == 0
+    assert one.feed(data[:4]) == [] and one.feed(data[4:]) == whole
+
+
 # ---- framing edge cases --------------------------------------------------------------
 
 

@@ -22,6 +22,9 @@ from ..settings import Settings
 from ..upstream.types import ChatTurn, ToolCall, Usage
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# What _dumps does with a str (json.encoder's own function), called directly for the
+# one string of every text chunk.
+_string = json.encoder.encode_basestring
 
 DONE = b"data: [DONE]\n\n"
 
@@ -101,7 +104,7 @@ class ChunkRenderer:
         if self.first:
             return self._delta({"content": text})
         # The common chunk, built without a dict: only the text is serialised.
-        return self.head + b'{"content":' + _dumps(text).encode() + b"}" + self.tail
+        return self.head + b'{"content":' + _string(text).encode() + b"}" + self.tail
 
     def tool_call(self, index: int, call: ToolCall) -> bytes:
         """OpenAI's shape: `id` and `function.name` once in the call's first delta, then

@@ -120,6 +120,12 @@ class EnvelopeDecoder:
         if self._error is not None:
             raise ProtocolError(str(self._error))
         buf = self._buf
+        if not buf and type(data) is bytes and len(data) > _HEADER_SIZE:
+            # A read that is exactly one plain frame (small frames, each its own
+            # read): no walk, no tail to keep.
+            flags, length = _HEADER.unpack_from(data)
+            if not flags & ~END_STREAM and len(data) - _HEADER_SIZE == length <= self._max:
+                return [Frame(flags, data[_HEADER_SIZE:])]
         try:
             if not buf:
                 # Most reads start on a frame boundary: parse in place, keep only a tail.

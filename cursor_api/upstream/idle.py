@@ -24,7 +24,7 @@ class IdleTimeout:
     `timed_out()` when a CancelledError reaches it.
     """
 
-    __slots__ = ("_handle", "_limit", "_loop", "_task", "expired", "last", "resting")
+    __slots__ = ("_handle", "_limit", "_loop", "_task", "expired", "last", "now", "resting")
 
     def __init__(self, limit: float) -> None:
         self._limit = limit
@@ -57,6 +57,8 @@ class IdleTimeout:
             raise RuntimeError("IdleTimeout must be used inside a task")
         self._task = task
         self._loop = asyncio.get_running_loop()
+        # The loop's clock, for a reader that stores `last` itself (touch() inlined).
+        self.now = self._loop.time
         self.last = self._loop.time()
         self._handle = self._loop.call_at(self.last + self._limit, self._fire)
         return self

@@ -215,7 +215,10 @@ class ConnectStream:
             # Read on by another task (a tool-calling turn is read by its own task,
             # core/tools.py): the clock must cancel that one.
             idle.follow()
-        idle.touch()
+        now = idle.now
+        # idle.touch(), spelled out here and below: this runs once per network read.
+        idle.last = now()
+        idle.resting = False
         try:
             while True:
                 # Most calls find the last read's frames all taken: straight to the read.
@@ -240,13 +243,13 @@ class ConnectStream:
                 except (aiohttp.ClientError, OSError) as exc:
                     raise broken(exc) from exc
                 # The limit runs from the last read (a frame may span several).
-                idle.touch()
+                idle.last = now()
                 self._feed(chunk)
         except (ProtocolError, DecodeError) as exc:
             raise malformed(exc) from exc
         finally:
             # Parked until the consumer asks again: its time is not the upstream's.
-            idle.rest()
+            idle.resting = True  # idle.rest()
 
     async def aclose(self) -> None:
         """Stop reading; the body itself is closed by the transport that opened it."""
