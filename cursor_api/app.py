@@ -21,6 +21,7 @@ from .core.parked import ParkedRuns
 from .core.response_store import ResponseStore
 from .drain import Drain
 from .logs import RequestLog
+from .malformed_log import malformed_log
 from .metrics import Metrics
 from .middlewares import error_middleware
 from .model_map import ModelMap
@@ -63,6 +64,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.started_key] = time.time()
     app[keys.version_warned_key] = [-1e9]
     app[keys.drain_key] = Drain()
+    app.cleanup_ctx.append(malformed_log)
     app.cleanup_ctx.append(_load_tokens)
     app.cleanup_ctx.append(_upstream)
     # After _upstream, so parked runs are closed before the upstream session is.
