@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 from cursor_api.__main__ import main
 from cursor_api.config import Config, ConfigError
 
-from .service_process import free_port
+from .service_process import free_port, start_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,6 +172,42 @@ def test_demo_answers_and_stops_cleanly(tmp_path: Path) -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_demo_listens_where_host_says(tmp_path: Path) -> None:
+    """`--demo` keeps to 127.0.0.1 only by default: HOST set elsewhere is obeyed."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "LOG_"))}
+    # 127.0.0.2 is loopback too, so the test can reach it, yet not 127.0.0.1.
+    env.update(
+        {"HOST": "127.0.0.2", "PORT": str(port), "SHUTDOWN_GRACE_S": "2", "TMPDIR": str(tmp_path)}
+    )
+    proc = await start_service(env, tmp_path, "--demo")
+    assert proc.stdout is not None
+    try:
+        output = ""
+        async with asyncio.timeout(20):
+            while "curl" not in output:
+                line = (await proc.stdout.readline()).decode()
+                assert line, f"the demo exited early: {output}"
+                output += line
+        assert f"listening on http://127.0.0.2:{port}" in output
+        assert f"curl -s http://127.0.0.2:{port}/v1/chat/completions" in output
+        _, writer = await asyncio.open_connection("127.0.0.2", port)
+        writer.close()
+        await writer.wait_closed()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+        url = f"http://127.0.0.2:{port}/health"
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 def test_every_setting_is_documented() -> None:
