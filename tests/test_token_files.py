@@ -189,3 +189,40 @@ async def test_runtime_answers_a_clear_500(service: TestClient[Any, Any], token_
     token = make_token("auth0|user_repaired")
     resp = await service.post("/update-tokeninfo", json={"tokens": token}, headers=auth(ADMIN))
     assert resp.status == 200 and (await resp.json())["token_count"] >= 1
+
+
+@pytest.mark.parametrize("dialect", ["legacy"])
+@pytest.mark.parametrize(
+    ("which", "name"), [("TOKEN_FILE", ".token"), ("TOKEN_LIST_FILE", ".token-list")]
+)
+async def test_a_directory_at_runtime_answers_a_clear_500(
+    service: TestClient[Any, Any], token_dir: Path, which: str, name: str
+) -> None:
+    """A token file replaced by a directory while the service runs: every token endpoint
+    names the setting and the fix, the pool keeps serving, nothing is half-written."""
+    path = token_dir / name
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    (path / "inside").write_text("the folder's own file\n")
+    token = make_token("auth0|user_dir")
+    for method, route, body in [
+        ("GET", "/update-tokeninfo", None),
+        ("POST", "/get-tokeninfo", {}),
+        ("POST", "/update-tokeninfo", {"tokens": token}),
+    ]:
+        resp = await service.request(method, route, json=body, headers=auth(ADMIN))
+        assert resp.status == 500, (route, await resp.text())
+        error = (await resp.json())["error"]
+        assert error["code"] == "token_file_error", error
+        assert error["message"] == f"{which}={path} is a directory: point {which} at a file"
+    assert (token_dir / ".token").is_dir() or token not in (token_dir / ".token").read_text()
+    assert os.listdir(path) == ["inside"]
+    assert [n for n in os.listdir(token_dir) if n.endswith(".tmp")] == []
+    # The pool still answers, and pointing the setting at a file again repairs it.
+    chat = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
+    resp = await service.post("/v1/chat/completions", json=chat, headers=auth(ADMIN))
+    assert resp.status == 200, await resp.text()
+    (path / "inside").unlink()
+    path.rmdir()
+    resp = await service.post("/update-tokeninfo", json={"tokens": token}, headers=auth(ADMIN))
+    assert resp.status == 200 and (await resp.json())["token_count"] >= 1
