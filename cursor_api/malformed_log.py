@@ -15,15 +15,20 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.http import HttpProcessingError
 
+from .upstream.errors import redact
+
 LINES_PER_INTERVAL = 10
 INTERVAL_S = 60.0
 REASON_CHARS = 120
+# aiohttp quotes the header line it refused: a key in it must not reach the log.
+_CREDENTIAL = re.compile(r"(?i)\b((?:proxy-)?authorization|cookie|x-api-key)\s*:[^'\"]*")
 
 server_log = logging.getLogger("aiohttp.server")
 log = logging.getLogger(__name__)
@@ -85,10 +90,11 @@ class MalformedRequestFilter(logging.Filter):
 
 
 def reason(exc: HttpProcessingError) -> str:
-    """aiohttp's message on one line, short, with the peer's bytes escaped."""
+    """aiohttp's message on one line, short, the peer's bytes escaped and keys hidden."""
     # aiohttp's message ends with a caret under the offending byte: no use on one line.
     text = " ".join(str(exc.message).split()).rstrip(" ^") or type(exc).__name__
     text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = redact(_CREDENTIAL.sub(r"\1: [hidden]", text))
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 

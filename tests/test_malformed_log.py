@@ -13,7 +13,7 @@ from aiohttp.pytest_plugin import AiohttpServer
 
 from cursor_api.app import create_app
 from cursor_api.config import Config
-from cursor_api.malformed_log import LINES_PER_INTERVAL, MalformedRequestFilter
+from cursor_api.malformed_log import LINES_PER_INTERVAL, MalformedRequestFilter, reason
 
 from . import rawhttp
 
@@ -129,3 +129,19 @@ def test_each_interval_logs_its_share_and_summarises_the_rest(
         (ValueError, ValueError("x"), None),
     )
     assert gate.filter(other) and other.exc_info is not None and other.levelname == "ERROR"
+
+
+def test_keys_in_the_refused_line_are_hidden() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhdXRoMHx1c2VyXzAxIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    for line in [
+        "Authorization: Bearer my-admin-key\\x01",
+        "x-api-key: my-admin-key\\x01",
+        "Cookie: session=my-admin-key\\x01",
+        f"X-Forwarded: {token}\\x01",
+    ]:
+        exc = HttpProcessingError(
+            code=400, message=f"Invalid header value char:\n\n  b'{line}'\n  ^"
+        )
+        text = reason(exc)
+        assert "my-admin-key" not in text and token not in text, text
+        assert text.startswith("Invalid header value char: b'"), text
