@@ -97,7 +97,8 @@ class Config:
     agent_transport: Literal["auto", "http2", "http1"] = "auto"
     # Extra CA certificates (PEM) trusted for the upstream, e.g. a local TLS proxy's.
     upstream_ca_file: str = ""
-    # How long an idle HTTP/1.1 upstream connection is kept for reuse (app._upstream).
+    # How long an idle upstream connection is kept for reuse: HTTP/1.1 (app._upstream)
+    # and HTTP/2 (upstream/h2pool.py, closed this long after its last stream).
     upstream_keepalive_s: float = 15.0
     # Failover: how many pool tokens one request may try before giving up.
     max_token_tries: int = 3

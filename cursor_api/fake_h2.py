@@ -171,6 +171,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.window_changed = asyncio.Event()
         self.closed = False
         self.pongs: list[bytes] = []  # PING ACKs the client sent back
+        self.goaway: int | None = None  # the error code of the client's GOAWAY, if it sent one
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -221,6 +222,7 @@ class H2ServerConnection(asyncio.Protocol):
         elif isinstance(event, h2.events.PingAckReceived):
             self.pongs.append(event.ping_data or b"")
         elif isinstance(event, h2.events.ConnectionTerminated):
+            self.goaway = event.error_code
             self.abort()
 
     def ping(self, data: bytes) -> None:

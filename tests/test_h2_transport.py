@@ -358,3 +358,51 @@ async def test_ping_is_answered(fake: FakeUpstream, make_service: Callable[..., 
     (conn,) = server.connections
     conn.ping(b"12345678")
     await until(lambda: conn.pongs == [b"12345678"])
+
+
+async def test_an_idle_connection_is_closed_after_the_keepalive(
+    fake: FakeUpstream, make_service: Callable[..., Any]
+) -> None:
+    service, server = await make_service(upstream_keepalive_s=0.3)
+    resp = await service.post("/v1/chat/completions", json=payload(False), headers=auth())
+    assert resp.status == 200
+    (conn,) = server.connections
+    # Closed politely: GOAWAY(NO_ERROR), then the socket; the pool keeps nothing.
+    await until(lambda: conn.closed and conn.goaway == 0)
+    pool = pool_of(service)
+    await until(lambda: len(pool) == 0)
+    assert pool.connections(server.url) == []
+    # The next turn dials a new connection and completes.
+    resp = await service.post("/v1/chat/completions", json=payload(False), headers=auth())
+    assert resp.status == 200
+    assert pool.connects == 2 and len(server.connections) == 2
+
+
+async def test_a_turn_before_the_deadline_keeps_the_connection(
+    fake: FakeUpstream, make_service: Callable[..., Any]
+) -> None:
+    service, server = await make_service(upstream_keepalive_s=1.0)
+    fake.scenario = Scenario(texts=["a ", "b"])
+    for _ in range(3):
+        resp = await service.post("/v1/chat/completions", json=payload(False), headers=auth())
+        assert resp.status == 200
+        assert (await resp.json())["choices"][0]["message"]["content"] == "a b"
+        await asyncio.sleep(0.6)  # well inside the keep-alive: the clock starts again
+    assert pool_of(service).connects == 1
+    assert len(server.connections) == 1 and not server.connections[0].closed
+
+
+async def test_a_long_turn_is_not_cut_by_the_keepalive(
+    fake: FakeUpstream, make_service: Callable[..., Any]
+) -> None:
+    service, server = await make_service(upstream_keepalive_s=0.3)
+    texts = [f"t{i} " for i in range(10)]
+    fake.scenario = Scenario(texts=texts, delay=0.1)  # a turn of ~1 s, streams open all along
+    async with asyncio.timeout(20):
+        resp = await service.post("/v1/chat/completions", json=payload(True), headers=auth())
+        assert resp.status == 200
+        text, error = sse_text(await resp.read())
+    assert error is None and text == "".join(texts)
+    assert pool_of(service).connects == 1
+    (conn,) = server.connections
+    await until(lambda: conn.goaway == 0)

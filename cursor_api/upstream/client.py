@@ -54,7 +54,11 @@ class UpstreamClient:
             self.base = base
             self.extra_headers = {}
         # HTTP/2 connections for the agent dialect's Run streams, opened on first use.
-        self.h2 = H2Pool(config.upstream_timeout_s, config.upstream_ca_file or None)
+        self.h2 = H2Pool(
+            config.upstream_timeout_s,
+            config.upstream_ca_file or None,
+            idle_s=config.upstream_keepalive_s,
+        )
 
     async def close(self) -> None:
         """Close the HTTP/2 connections (the session is closed by its owner)."""

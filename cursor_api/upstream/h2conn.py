@@ -3,14 +3,16 @@
 h2 is sans-IO: it turns bytes into events and calls into bytes, and we own the socket.
 Each request is an `H2Stream` (h2stream.py), which holds its unread DATA and gives the
 window back as its reader takes it; a reset or GOAWAY becomes an error in h2errors.py.
-This module keeps the connection's life (preface, SETTINGS, GOAWAY, loss) and sends
-request bodies as the server's windows and the socket allow.
+This module keeps the connection's life (preface, SETTINGS, GOAWAY, loss, closing
+after `idle_s` without an open stream) and sends request bodies as the server's windows
+and the socket allow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import cast
 
 import h2.config
@@ -36,8 +38,16 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 class H2Connection(asyncio.Protocol):
     """One client connection: streams, flow control, PING, GOAWAY (hyper-h2 inside)."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(
+        self,
+        label: str,
+        idle_s: float | None = None,
+        on_lost: Callable[[H2Connection], None] | None = None,
+    ) -> None:
         self.label = label  # scheme://host:port, for errors and logs
+        self.idle_s = idle_s  # close after this long with no open stream (None: never)
+        self._on_lost = on_lost  # called once the socket is gone (the pool forgets it)
+        self._idle_timer: asyncio.TimerHandle | None = None
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config)
         self.h2.local_settings = h2.settings.Settings(
@@ -91,12 +101,15 @@ class H2Connection(asyncio.Protocol):
         if self._settings_seen and not self.ready.done():
             # Ready only after the whole read: a GOAWAY right behind the SETTINGS wins.
             self.ready.set_result(None)
+            self._idle()
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
             self._refuse("it closed the connection at the HTTP/2 preface")
         self._lose(broken(f"connection to {self.label} lost" + (f": {exc}" if exc else "")))
+        if self._on_lost is not None:
+            self._on_lost(self)
 
     def pause_writing(self) -> None:
         if self._drained is None:
@@ -137,6 +150,7 @@ class H2Connection(asyncio.Protocol):
 
     def _reset(self, event: h2.events.StreamReset) -> None:
         stream = self.streams.pop(event.stream_id, None)
+        self._idle()
         if stream is None or not event.remote_reset:
             return
         stream.fail(reset_error(self.label, event.error_code or 0))
@@ -171,6 +185,7 @@ class H2Connection(asyncio.Protocol):
 
     def _lose(self, error: UpstreamError) -> None:
         self.closed = True
+        self._busy()
         self.failure = self.failure or error
         streams = list(self.streams.values())
         self.streams.clear()
@@ -181,6 +196,33 @@ class H2Connection(asyncio.Protocol):
             self.transport.close()
         self.resume_writing()
         self.wake_senders()
+
+    # -- idle time -----------------------------------------------------------------------
+
+    def _idle(self) -> None:
+        """Start the idle clock when the last stream is gone (UPSTREAM_KEEPALIVE_S).
+
+        Without it a connection would stay open until the server or a load balancer
+        closes it, possibly under the next turn (docs/agent-transport.md §3).
+        """
+        if self.idle_s is None or self.streams or self.closed or self._idle_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self.idle_s, self._idle_expired)
+
+    def _busy(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self.streams or self.closed:
+            return
+        log.debug("closing the HTTP/2 connection to %s: idle for %ss", self.label, self.idle_s)
+        # close() marks it closed before anything else: has_room() is False from here
+        # on, so the pool cannot put a new stream on it (one thread, no await between).
+        self.close()
 
     # -- for streams ---------------------------------------------------------------------
 
@@ -202,6 +244,7 @@ class H2Connection(asyncio.Protocol):
         stream_id = self.h2.get_next_available_stream_id()
         stream = H2Stream(self, stream_id)
         self.streams[stream_id] = stream
+        self._busy()
         self.opened += 1
         self.h2.send_headers(stream_id, list(headers), end_stream=False)
         self._flush()
@@ -249,6 +292,7 @@ class H2Connection(asyncio.Protocol):
         """Let go of a stream: half-close it after a complete answer, else RST_STREAM(CANCEL)."""
         if self.streams.pop(stream.stream_id, None) is None or self.closed:
             return
+        self._idle()
         try:
             if stream.ended and not stream.local_closed:
                 self.h2.end_stream(stream.stream_id)
@@ -264,7 +308,8 @@ class H2Connection(asyncio.Protocol):
         self._flush()
 
     def close(self) -> None:
-        """Close the connection (GOAWAY first, politely)."""
+        """Close the connection (GOAWAY(NO_ERROR) first, politely)."""
+        self._busy()
         if not self.closed and self.transport is not None:
             self.closed = True
             try:

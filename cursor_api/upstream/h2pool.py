@@ -37,13 +37,20 @@ def tls_context(ca_file: str | None, alpn: list[str] | None = None) -> ssl.SSLCo
 class H2Pool:
     """The app's HTTP/2 connections, keyed by origin (scheme://host:port)."""
 
-    def __init__(self, timeout: float, ca_file: str | None = None) -> None:
+    def __init__(
+        self, timeout: float, ca_file: str | None = None, idle_s: float | None = None
+    ) -> None:
         self.timeout = timeout
+        self.idle_s = idle_s  # close a connection this long without streams (None: never)
         self._tls = tls_context(ca_file, ["h2"])
         self._conns: dict[str, list[H2Connection]] = {}
         self._connecting: dict[str, asyncio.Task[H2Connection]] = {}
         self.dials = 0  # connection attempts, successful or not
         self.connects = 0  # connections opened, for tests and the bench
+
+    def __len__(self) -> int:
+        """Connections held, open or closing (a closed one leaves when its socket goes)."""
+        return sum(len(conns) for conns in self._conns.values())
 
     def connections(self, origin: str) -> list[H2Connection]:
         """The live connections to `origin`."""
@@ -100,7 +107,7 @@ class H2Pool:
         try:
             async with asyncio.timeout(self.timeout):
                 _, conn = await loop.create_connection(
-                    partial(H2Connection, origin),
+                    partial(H2Connection, origin, self.idle_s, self._forget),
                     host,
                     port,
                     ssl=self._tls if tls else None,
@@ -120,13 +127,21 @@ class H2Pool:
         log.debug("HTTP/2 connection %d to %s", self.connects, origin)
         return conn
 
+    def _forget(self, conn: H2Connection) -> None:
+        """Drop a connection whose socket is gone (idle, GOAWAY, lost)."""
+        conns = self._conns.get(conn.label)
+        if conns is not None and conn in conns:
+            conns.remove(conn)
+            if not conns:
+                del self._conns[conn.label]
+
     async def close(self) -> None:
         """Close every connection (the app is stopping)."""
         for task in list(self._connecting.values()):
             task.cancel()
             with suppress(BaseException):
                 await task
-        for conns in self._conns.values():
-            for conn in conns:
+        for conns in list(self._conns.values()):
+            for conn in list(conns):
                 conn.close()
         self._conns.clear()
