@@ -46,9 +46,12 @@ def make_app(upstream: str) -> web.Application:
             content_type = up.headers.get("Content-Type", "application/octet-stream")
             resp = web.StreamResponse(status=up.status, headers={"Content-Type": content_type})
             await resp.prepare(request)
-            async for chunk in up.content.iter_any():
-                await resp.write(chunk)
-            await resp.write_eof()
+            try:
+                async for chunk in up.content.iter_any():
+                    await resp.write(chunk)
+                await resp.write_eof()
+            except ConnectionResetError:
+                pass  # the load client hung up once it had its answer: nothing left to relay
             return resp
 
     app = web.Application()

@@ -466,7 +466,8 @@ async def run_cell(
                     if other.errors or other.lost:
                         raise RuntimeError(f"{name}: {other.errors} errors, {other.lost} lost")
                 # Each round starts with another API, so none always follows the chat load.
-                for key in calls[turn % len(calls) :] + calls[: turn % len(calls)]:
+                shift = turn % len(calls) if calls else 0  # --fronts '' races none
+                for key in calls[shift:] + calls[:shift]:
                     before = proc_cpu_s(pid)
                     other = await load(1, other_requests, front_calls[key])
                     front_cpu[key] += proc_cpu_s(pid) - before
