@@ -115,7 +115,8 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     on idle connections, only their idle time: UPSTREAM_KEEPALIVE_S closes them
     (within twice that, as its sweep runs on that period), so descriptors return to
     idle after a burst. Short, too, so that we never reuse a connection a load
-    balancer is closing at its own idle limit (often 60 s).
+    balancer is closing at its own idle limit (often 60 s). The HTTP/2 pool
+    (upstream/h2pool.py) closes its connections after the same idle time.
     """
     config = app[keys.config_key]
     ssl: ssl_module.SSLContext | bool = True
