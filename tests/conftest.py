@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -160,3 +161,19 @@ async def browser() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+def sse_text(body: bytes) -> tuple[str, dict[str, Any] | None]:
+    """The streamed text and the error event, if any."""
+    text, error = "", None
+    for block in body.decode().split("\n\n"):
+        block = block.strip()
+        data = block.removeprefix("data: ")
+        if not block or data == "[DONE]":
+            continue
+        event = json.loads(data)
+        if "error" in event:
+            error = event["error"]
+        elif event["choices"]:
+            text += event["choices"][0]["delta"].get("content") or ""
+    return text, error

@@ -7,7 +7,6 @@ serves HTTP/2 and HTTP/1.1 on one port (cursor_api/fake_h2.py).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from cursor_api.config import Config
 from cursor_api.fake_h2 import FakeServer, H2Options
 from cursor_api.fake_upstream import FakeUpstream, Scenario, error_payload
 
-from .conftest import ADMIN, auth, fixture_scenario, fixture_text
+from .conftest import ADMIN, auth, fixture_scenario, fixture_text, sse_text
 
 RUN = "/agent.v1.AgentService/Run"
 RUN_SSE = "/agent.v1.AgentService/RunSSE"
@@ -98,16 +97,7 @@ async def chat(
             if "error" in answer:
                 return resp.status, "", answer["error"]
             return resp.status, answer["choices"][0]["message"]["content"], None
-        text, error = "", None
-        for block in (await resp.read()).decode().split("\n\n"):
-            data = block.removeprefix("data: ")
-            if not block or data == "[DONE]":
-                continue
-            event = json.loads(data)
-            if "error" in event:
-                error = event["error"]
-            elif event["choices"]:
-                text += event["choices"][0]["delta"].get("content") or ""
+        text, error = sse_text(await resp.read())
         return resp.status, text, error
 
 

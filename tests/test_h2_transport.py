@@ -31,7 +31,7 @@ from cursor_api.upstream.h2errors import H2Unavailable
 from cursor_api.upstream.h2pool import H2Pool
 
 from . import rawhttp
-from .conftest import ADMIN, auth
+from .conftest import ADMIN, auth, sse_text
 
 RUN = "/agent.v1.AgentService/Run"
 RUN_SSE = "/agent.v1.AgentService/RunSSE"
@@ -92,22 +92,6 @@ def exchanges(server: FakeServer) -> list[H2Exchange]:
 
 def payload(stream: bool, content: str = "hi") -> dict[str, Any]:
     return {"model": MODEL, "messages": [{"role": "user", "content": content}], "stream": stream}
-
-
-def sse_text(body: bytes) -> tuple[str, dict[str, Any] | None]:
-    """The streamed text and the error event, if any."""
-    text, error = "", None
-    for block in body.decode().split("\n\n"):
-        block = block.strip()
-        data = block.removeprefix("data: ")
-        if not block or data == "[DONE]":
-            continue
-        event = json.loads(data)
-        if "error" in event:
-            error = event["error"]
-        elif event["choices"]:
-            text += event["choices"][0]["delta"].get("content") or ""
-    return text, error
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
